@@ -1,0 +1,137 @@
+"""Ingest benchmark: Kafka -> ClickHouse end to end, against the engine's own bulk insert.
+
+    .venv/bin/python bench/ingest.py [--records 2000000] [--per-message 1000]
+
+1. publishes N native records, ``--per-message`` per Kafka message (NDJSON), to a fresh
+   topic on the local broker (scripts/local-kafka.sh start);
+2. runs the real ingester until caught up and times it (records/s end to end: consume,
+   frame, insert, decode in the engine, rollups, commit);
+3. inserts the very same newline-delimited JSON straight into ``requests`` with the
+   engine's JSONEachRow parser (same table, same views downstream) and times that, once
+   before the pipeline runs and once after (the first insert into fresh tables is slower);
+4. prints both rates and their ratio. Uses its own embedded ClickHouse folder.
+
+This machine is noisy: compare the ratio, measured in one run, not absolute rates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+from clickhouse_connect.driver.client import Client
+from kafka import KafkaProducer
+from kafka.admin import KafkaAdminClient, NewTopic
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from edgewatch.clickhouse import connect  # noqa: E402
+from edgewatch.migrate import migrate  # noqa: E402
+from edgewatch.settings import REPO_ROOT, Settings  # noqa: E402
+from ingest.service import Ingester  # noqa: E402
+
+SERVICES = [f"service-{i}" for i in range(20)]
+WORKLOADS = [f"workload-{i}" for i in range(15)]
+
+
+def make_messages(total: int, per_message: int, seed: int = 7) -> list[bytes]:
+    """NDJSON messages of realistic native records (~330 bytes each)."""
+    rng = random.Random(seed)
+    start_ms = int(time.time() * 1000) - 3_600_000
+    messages, lines = [], []
+    for i in range(total):
+        code = rng.choices((200, 201, 404, 503, 504), weights=(90, 3, 3, 2, 2))[0]
+        lines.append(orjson.dumps({
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime((start_ms + i) / 1000))
+            + f".{(start_ms + i) % 1000:03d}Z",
+            "source_workload": rng.choice(WORKLOADS), "source_namespace": "fleet",
+            "destination_service": rng.choice(SERVICES), "destination_namespace": "fleet",
+            "destination_kind": "service", "reporter": "source", "request_protocol": "http",
+            "method": "GET", "path": f"/api/v1/items/{rng.randrange(1000)}",
+            "response_code": code, "response_flags": "UT" if code == 504 else "-",
+            "duration_ms": round(rng.lognormvariate(3, 0.8), 3),
+            "request_id": uuid.UUID(int=rng.getrandbits(128)).hex, "bytes_sent": rng.randrange(100, 5000),
+            "bytes_received": rng.randrange(50, 500),
+        }))
+        if len(lines) == per_message:
+            messages.append(b"\n".join(lines))
+            lines = []
+    if lines:
+        messages.append(b"\n".join(lines))
+    return messages
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=2_000_000)
+    parser.add_argument("--per-message", type=int, default=1000)
+    parser.add_argument("--bootstrap", default="127.0.0.1:9092")
+    args = parser.parse_args()
+
+    subprocess.run(["bash", str(REPO_ROOT / "scripts/local-kafka.sh"), "start"], check=True)
+    folder = Path(tempfile.mkdtemp(prefix="edgewatch-bench-ingest-"))
+    settings = Settings(kafka_bootstrap=args.bootstrap, kafka_topic=f"bench-{uuid.uuid4().hex[:8]}",
+                        kafka_group="bench-ingest", clickhouse_url=f"chdb://{folder}")
+    client = connect(settings.clickhouse_url)
+    migrate(client)
+
+    t = time.perf_counter()
+    messages = make_messages(args.records, args.per_message)
+    size = sum(len(m) for m in messages)
+    print(f"generated {args.records:,} records in {len(messages):,} messages, {size / 1e6:.0f} MB "
+          f"({time.perf_counter() - t:.1f} s)", flush=True)
+
+    admin = KafkaAdminClient(bootstrap_servers=args.bootstrap)
+    admin.create_topics([NewTopic(settings.kafka_topic, num_partitions=4, replication_factor=1)])
+    admin.close()
+    t = time.perf_counter()
+    producer = KafkaProducer(bootstrap_servers=args.bootstrap, linger_ms=20, batch_size=1 << 20,
+                             max_request_size=8 << 20)
+    for i, message in enumerate(messages):
+        producer.send(settings.kafka_topic, message, partition=i % 4)
+    producer.flush()
+    producer.close()
+    print(f"published in {time.perf_counter() - t:.1f} s", flush=True)
+
+    data = b"\n".join(messages) + b"\n"
+    bulk_before = bulk_insert(client, data, args.records)
+    print(f"engine bulk JSONEachRow (before): {args.records / bulk_before:,.0f} records/s", flush=True)
+
+    t = time.perf_counter()
+    stats = Ingester(settings, client).run(until_caught_up=True)
+    ingest_s = time.perf_counter() - t
+    stored = client.command("SELECT count() FROM requests")
+    assert stored == args.records, f"stored {stored} of {args.records}"
+    print(f"pipeline: {stored:,} records in {ingest_s:.2f} s = {stored / ingest_s:,.0f} records/s "
+          f"({stats.batches} batches)", flush=True)
+
+    bulk_after = bulk_insert(client, data, args.records)
+    print(f"engine bulk JSONEachRow (after): {args.records / bulk_after:,.0f} records/s", flush=True)
+    bulk_s = min(bulk_before, bulk_after)
+    print(f"ratio pipeline / best engine bulk = {bulk_s / ingest_s:.2f}  "
+          "(target >= 0.8; pipeline target >= 250,000 records/s)")
+
+
+def bulk_insert(client: Client, data: bytes, records: int) -> float:
+    """Seconds to insert ``data`` straight into an empty ``requests`` (and its views)."""
+    for table in ("requests", "edge_minute", "service_workloads"):
+        client.command(f"TRUNCATE TABLE {table}")
+    t = time.perf_counter()
+    client.raw_insert("requests", None, data, fmt="JSONEachRow",
+                      settings={"input_format_skip_unknown_fields": 1, "date_time_input_format": "best_effort"})
+    seconds = time.perf_counter() - t
+    assert client.command("SELECT count() FROM requests") == records
+    for table in ("requests", "edge_minute", "service_workloads"):
+        client.command(f"TRUNCATE TABLE {table}")
+    return seconds
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""Reading calls from ``requests`` so that each call counts once: SQL fragments and their parameters.
+
+In a mesh both proxies log a call, with the same ``request_id``: the caller's (reporter
+``source``) and the callee's (reporter ``destination``). A call counts by the caller's
+report; the callee's report counts only when no caller's report of the same request id
+exists within the range widened by ``SLACK`` on both sides (traffic from outside the mesh).
+A callee's report without a request id cannot be matched and counts.
+
+Used by the raw path of :mod:`edgewatch.edges`, by :mod:`edgewatch.drilldown` and by
+:mod:`edgewatch.settle`. Fragments take the range as parameters ``a_ms``, ``b_ms`` (epoch
+milliseconds, [a, b)) and ``slack_ms``; see :func:`range_params`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+SLACK = timedelta(seconds=60)
+"""How far apart the caller's and the callee's timestamps of one call may be (clock skew)."""
+
+KEYS = "source_workload, source_namespace, destination_service, destination_namespace, destination_kind"
+
+IS_ERROR = "(code >= 500 OR code = 0)"
+IS_TIMEOUT = "(has(splitByChar(',', flags), 'UT') OR code = 504)"
+# The numbers of a group of calls, exactly as edge_minute_mv (0002) computes them, over rows
+# that carry `code` and `flags` (CALL_ROWS); the column names and types of edge_minute.
+CALL_AGGREGATES = f"""count() AS requests,
+    countIf({IS_ERROR}) AS errors,
+    countIf(code >= 400 AND code < 500) AS client_errors,
+    countIf({IS_TIMEOUT}) AS timeouts,
+    sumMap(map(code, toUInt64(1))) AS status_codes,
+    sumMap(map(flags, toUInt64(1))) AS response_flags,
+    sum(duration_ms) AS duration_sum_ms,
+    min(if({IS_TIMEOUT}, duration_ms, inf)) AS timeout_duration_min,
+    quantilesTDigestState(0.5, 0.95, 0.99)(duration_ms) AS latency,
+    quantilesTDigestStateIf(0.5, 0.95, 0.99)(duration_ms, NOT {IS_ERROR}) AS latency_ok"""
+CALL_ROWS = "(SELECT *, response_code AS code, toString(response_flags) AS flags FROM requests WHERE %s)"
+
+_MS = "fromUnixTimestamp64Milli({%s:Int64}, 'UTC')"
+IN_RANGE = f"timestamp >= {_MS % 'a_ms'} AND timestamp < {_MS % 'b_ms'}"
+
+
+def callee_only(filters: str = "1") -> str:
+    """Condition on ``requests``: a callee's report with no caller's report of the same call.
+
+    The caller's reports are looked up by the request ids of the callee's reports in range
+    that match ``filters``, so the lookup's memory grows with the callee's reports only.
+    """
+    return f"""reporter = 'destination' AND (request_id = '' OR request_id NOT IN (
+        SELECT request_id FROM requests
+        WHERE reporter = 'source'
+          AND timestamp >= fromUnixTimestamp64Milli({{a_ms:Int64}} - {{slack_ms:Int64}}, 'UTC')
+          AND timestamp < fromUnixTimestamp64Milli({{b_ms:Int64}} + {{slack_ms:Int64}}, 'UTC')
+          AND request_id IN (SELECT request_id FROM requests
+                             WHERE reporter = 'destination' AND request_id != '' AND {IN_RANGE} AND {filters})))"""
+
+
+def counted_once(filters: str = "1") -> str:
+    """Condition on ``requests``: one report per call within the range, matching ``filters``."""
+    return f"{IN_RANGE} AND {filters} AND (reporter = 'source' OR ({callee_only(filters)}))"
+
+
+def range_params(start: datetime, end: datetime) -> dict[str, int]:
+    """The range parameters of :func:`callee_only` and :func:`counted_once`."""
+    return {"a_ms": epoch_ms(start), "b_ms": epoch_ms(end), "slack_ms": epoch_ms(SLACK)}
+
+
+def epoch_ms(value: datetime | timedelta) -> int:
+    """Milliseconds since the epoch (of a timezone-aware datetime) or in a timedelta."""
+    return round((value.total_seconds() if isinstance(value, timedelta) else value.timestamp()) * 1000)
+
+
+def from_epoch(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)

@@ -1,0 +1,271 @@
+"""Edge statistics over a time range: one query covers every edge (caller workload -> service).
+
+Every call is counted once (docs/edges.md): the rollups ``edge_minute``/``edge_hour`` hold
+the caller's report of each call (a view), plus the calls only the callee reported once
+:func:`edgewatch.settle.settle` added them; the raw path reads ``requests`` as
+:mod:`edgewatch.calls` describes.
+
+Ranges of whole minutes read the rollups (whole hours of ``edge_hour`` when the grain
+allows); other ranges and the drill-down read ``requests``. Every value reaches SQL as a
+server-side parameter; SQL text is only ever assembled from the constant fragments below.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+from pydantic import BaseModel
+
+from edgewatch.calls import CALL_AGGREGATES, CALL_ROWS, KEYS, counted_once, epoch_ms, from_epoch, range_params
+from edgewatch.health import DEFAULT_THRESHOLDS, Health, HealthThresholds, classify, severity
+
+ROLLUP_RETENTION = timedelta(days=90)
+
+
+def _ceil(moment: datetime, seconds: int) -> datetime:
+    return from_epoch(math.ceil(moment.timestamp() / seconds) * seconds)
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """The half-open range [start, end), timezone-aware."""
+
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def ending(cls, end: datetime, seconds: int, grain: int | None = None) -> TimeRange:
+        """``seconds`` long, ending at ``end`` rounded up to a multiple of ``grain`` seconds.
+
+        ``grain`` defaults to a minute for windows of whole minutes (the current, partial
+        minute is included) and to none for shorter ones (an exact, raw range).
+        """
+        if grain is None:
+            grain = 60 if seconds % 60 == 0 else 0
+        stop = _ceil(end, grain) if grain else end
+        return cls(stop - timedelta(seconds=seconds), stop)
+
+    @property
+    def seconds(self) -> float:
+        return (self.end - self.start).total_seconds()
+
+    @property
+    def whole_minutes(self) -> bool:
+        return self.start.timestamp() % 60 == 0 and self.end.timestamp() % 60 == 0
+
+    def elapsed(self, now: datetime) -> float:
+        """Seconds of the range that have passed at ``now`` (the divisor of rates)."""
+        return max(0.0, (min(self.end, now) - self.start).total_seconds())
+
+
+@dataclass(frozen=True)
+class EdgeFilter:
+    """Which edges: every field narrows, an empty one matches everything.
+
+    ``namespace`` matches either end of an edge.
+    """
+
+    sources: tuple[str, ...] = ()
+    source_namespace: str | None = None
+    destinations: tuple[str, ...] = ()
+    destination_namespace: str | None = None
+    namespace: str | None = None
+    kind: str | None = None
+
+    def sql(self) -> tuple[str, dict[str, Any]]:
+        """A condition on the key columns (shared by requests and the rollups) and its parameters."""
+        clauses, params = ["1"], {}
+        for value, clause, name in (
+            (self.sources, "source_workload IN {f_sources:Array(String)}", "f_sources"),
+            (self.source_namespace, "source_namespace = {f_sns:String}", "f_sns"),
+            (self.destinations, "destination_service IN {f_destinations:Array(String)}", "f_destinations"),
+            (self.destination_namespace, "destination_namespace = {f_dns:String}", "f_dns"),
+            (self.namespace, "(source_namespace = {f_ns:String} OR destination_namespace = {f_ns:String})", "f_ns"),
+            (self.kind, "destination_kind = {f_kind:String}", "f_kind"),
+        ):
+            if value:
+                clauses.append(clause)
+                params[name] = list(value) if isinstance(value, tuple) else value
+        return " AND ".join(clauses), params
+
+
+ALL_EDGES = EdgeFilter()
+
+_ROLLUP_COLUMNS = f"{KEYS}, requests, errors, client_errors, timeouts, status_codes, response_flags, latency"
+_MINUTES = "(minute >= toDateTime({%s:UInt32}, 'UTC') AND minute < toDateTime({%s:UInt32}, 'UTC'))"
+
+
+def numbers_rows(span: TimeRange, filters: EdgeFilter, grain: int, raw: bool = False) -> tuple[str, dict[str, Any]]:
+    """A subquery of rows ``t`` (epoch seconds, a multiple of ``grain``), the keys, counts,
+    code and flag maps and ``latency`` states, covering ``span`` once per call.
+
+    Spans of whole minutes with a grain of whole minutes read the rollups: ``edge_hour`` for
+    the whole hours inside the span when ``grain`` is a multiple of an hour, ``edge_minute``
+    for the rest. Others, and every span when ``raw``, read ``requests``.
+    """
+    where, params = filters.sql()
+    start, end = int(span.start.timestamp()), int(span.end.timestamp())
+    params["grain"] = grain
+    if raw or not span.whole_minutes or grain % 60:
+        params.update(range_params(span.start, span.end))
+        bucket = "intDiv(toUInt32(timestamp), {grain:UInt32}) * {grain:UInt32}"
+        sql = f"""SELECT {bucket} AS t, {KEYS}, {CALL_AGGREGATES}
+            FROM {CALL_ROWS % counted_once(where)} GROUP BY t, {KEYS}"""
+        return sql, params
+    first_hour, last_hour = -(-start // 3600) * 3600, end // 3600 * 3600
+    if grain % 3600 or first_hour >= last_hour:
+        first_hour = last_hour = end
+    params.update(m0=start, m1=first_hour, m2=last_hour, m3=end, h0=first_hour, h1=last_hour)
+    minutes = f"({_MINUTES % ('m0', 'm1')} OR {_MINUTES % ('m2', 'm3')})"
+    hours = "hour >= toDateTime({h0:UInt32}, 'UTC') AND hour < toDateTime({h1:UInt32}, 'UTC')"
+    bucket = "intDiv(toUInt32(%s), {grain:UInt32}) * {grain:UInt32}"
+    sql = f"""SELECT {bucket % 'minute'} AS t, {_ROLLUP_COLUMNS} FROM edge_minute WHERE {minutes} AND {where}
+        UNION ALL
+        SELECT {bucket % 'hour'} AS t, {_ROLLUP_COLUMNS} FROM edge_hour WHERE {hours} AND {where}"""
+    return sql, params
+
+
+class EdgeStats(BaseModel):
+    """One edge's numbers over a window. Rates are fractions (0.01 = 1%)."""
+
+    source: str
+    source_namespace: str
+    destination: str
+    destination_namespace: str
+    destination_kind: str
+    requests: int
+    rps: float
+    errors: int
+    error_rate: float
+    client_errors: int
+    timeouts: int
+    timeout_rate: float
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    status_codes: dict[str, int]
+    response_flags: dict[str, int]
+    health: Health
+
+
+def _ratio(part: int, whole: int) -> float:
+    return round(part / whole, 6) if whole else 0.0
+
+
+def _percentiles(values: list[float]) -> list[float | None]:
+    return [None if math.isnan(v) else round(v, 3) for v in values]
+
+
+def worst_first(edge: EdgeStats) -> tuple[int, float, float, int]:
+    """Sort key: health, then error rate, then client errors, then traffic."""
+    return (-severity(edge.health), -edge.error_rate, -_ratio(edge.client_errors, edge.requests), -edge.requests)
+
+
+def edge_stats(
+    client: Client,
+    span: TimeRange,
+    now: datetime,
+    filters: EdgeFilter = ALL_EDGES,
+    thresholds: HealthThresholds = DEFAULT_THRESHOLDS,
+    raw: bool = False,
+) -> list[EdgeStats]:
+    """Every edge with traffic in ``span`` matching ``filters``, worst first; one query.
+
+    ``now`` bounds the time the rates divide by (a range ending in the future has only
+    partly passed). ``raw`` reads ``requests`` even for whole minutes: the same answer
+    without the rollup (and without waiting for settling), at the cost of a scan.
+    Raises clickhouse_connect's errors.
+    """
+    rows_sql, params = numbers_rows(span, filters, grain=3600, raw=raw)  # an hour grain: buckets are unused
+    rows = client.query(
+        f"""SELECT {KEYS}, sum(requests), sum(errors), sum(client_errors), sum(timeouts),
+               sumMap(status_codes), sumMap(response_flags), quantilesTDigestMerge(0.5, 0.95, 0.99)(latency)
+            FROM ({rows_sql}) GROUP BY {KEYS}""",
+        parameters=params,
+    ).result_rows
+    elapsed = span.elapsed(now)
+    edges = []
+    for src, src_ns, dst, dst_ns, kind, requests, errors, client_errors, timeouts, codes, flags, quantiles in rows:
+        p50, p95, p99 = _percentiles(quantiles)
+        edges.append(EdgeStats(
+            source=src, source_namespace=src_ns, destination=dst, destination_namespace=dst_ns,
+            destination_kind=kind, requests=requests, rps=round(requests / elapsed, 6) if elapsed else 0.0,
+            errors=errors, error_rate=_ratio(errors, requests), client_errors=client_errors,
+            timeouts=timeouts, timeout_rate=_ratio(timeouts, requests), p50_ms=p50, p95_ms=p95, p99_ms=p99,
+            status_codes={str(code): n for code, n in sorted(codes.items()) if n},
+            response_flags={flag: n for flag, n in sorted(flags.items()) if n},
+            health=classify(requests, errors, client_errors, thresholds),
+        ))
+    return sorted(edges, key=worst_first)
+
+
+class EdgePoint(BaseModel):
+    """The numbers of one step of a time series; ``t`` is the step's start."""
+
+    t: datetime
+    requests: int
+    rps: float
+    errors: int
+    error_rate: float
+    timeouts: int
+    timeout_rate: float
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+
+
+def edge_timeseries(
+    client: Client, span: TimeRange, step: int, now: datetime, filters: EdgeFilter = ALL_EDGES
+) -> list[EdgePoint]:
+    """The matching edges' traffic summed per ``step`` seconds over ``span``; one query.
+
+    Steps start at multiples of ``step`` since the epoch; ``span`` should be a whole number
+    of steps aligned the same way (``TimeRange.ending(end, window, grain=step)``). Steps of a
+    minute or more read the rollups, so they must be whole minutes. Every step is present,
+    empty ones with zero requests.
+    """
+    rows_sql, params = numbers_rows(span, filters, grain=step)
+    rows = client.query(
+        f"""SELECT t, sum(requests), sum(errors), sum(timeouts), quantilesTDigestMerge(0.5, 0.95, 0.99)(latency)
+            FROM ({rows_sql}) GROUP BY t""",
+        parameters=params,
+    ).result_rows
+    by_step = {int(t): row for t, *row in rows}
+    points = []
+    first = int(span.start.timestamp()) // step * step
+    for t in range(first, int(span.end.timestamp()), step):
+        requests, errors, timeouts, quantiles = by_step.get(t, (0, 0, 0, [math.nan] * 3))
+        elapsed = TimeRange(from_epoch(t), from_epoch(t + step)).elapsed(now)
+        p50, p95, p99 = _percentiles(quantiles)
+        points.append(EdgePoint(
+            t=from_epoch(t), requests=requests, rps=round(requests / elapsed, 6) if elapsed else 0.0,
+            errors=errors, error_rate=_ratio(errors, requests), timeouts=timeouts,
+            timeout_rate=_ratio(timeouts, requests), p50_ms=p50, p95_ms=p95, p99_ms=p99,
+        ))
+    return points
+
+
+@dataclass(frozen=True)
+class ServingWorkload:
+    """``workload`` served ``service`` (learned from the callee's reports)."""
+
+    service: str
+    namespace: str
+    workload: str
+
+
+def serving_workloads(client: Client, since: datetime) -> list[ServingWorkload]:
+    """Which workloads served which services at some time since ``since``."""
+    rows = client.query(
+        """SELECT destination_service, destination_namespace, destination_workload
+           FROM service_workloads
+           GROUP BY destination_service, destination_namespace, destination_workload
+           HAVING max(last_seen) >= fromUnixTimestamp64Milli({since_ms:Int64}, 'UTC')
+           ORDER BY destination_namespace, destination_service, destination_workload""",
+        parameters={"since_ms": epoch_ms(since)},
+    ).result_rows
+    return [ServingWorkload(*row) for row in rows]

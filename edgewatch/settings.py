@@ -1,0 +1,100 @@
+"""One settings object per process, read from ``EDGEWATCH_*`` environment variables.
+
+``main`` builds it once (``Settings()``) and passes it down; nothing else reads the
+environment. Every variable is listed in the README's configuration table.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR = Path(".edgewatch")
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str) -> float:
+    """``"500ms"``, ``"15s"``, ``"5m"``, ``"1h"``, ``"7d"`` -> seconds. Raises ValueError."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise ValueError(f"{text!r} is not a duration; use a number and a unit: 500ms, 30s, 5m, 1h, 7d")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def _check_clickhouse_url(url: str) -> str:
+    if not url.startswith(("chdb://", "http://", "https://")):
+        raise ValueError(
+            f"EDGEWATCH_CLICKHOUSE_URL={url!r}: use chdb://PATH (embedded engine) "
+            "or http(s)://user:password@host:port/database (a ClickHouse server)"
+        )
+    return url
+
+
+Seconds = Annotated[str, AfterValidator(lambda v: (parse_duration(v), v)[1])]
+
+
+class Settings(BaseSettings):
+    """Edgewatch's configuration. Unknown ``EDGEWATCH_*`` variables are ignored."""
+
+    model_config = SettingsConfigDict(env_prefix="EDGEWATCH_", extra="ignore", frozen=True)
+
+    # Kafka
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_topic: str = "mesh-requests"
+    kafka_group: str = "edgewatch-ingest"
+
+    # ClickHouse: chdb://PATH (embedded, one process per folder) or http(s)://...
+    clickhouse_url: Annotated[str, AfterValidator(_check_clickhouse_url)] = (
+        f"chdb://{DEFAULT_DATA_DIR / 'clickhouse'}"
+    )
+    raw_ttl_days: int = Field(default=7, ge=1, le=3650)
+
+    # Ingester batching: a batch is flushed at whichever limit comes first.
+    batch_max_records: int = Field(default=100_000, ge=1, le=1_000_000)
+    batch_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, le=200 * 1024 * 1024)
+    batch_max_wait: Seconds = "1s"
+    # Parallel inserts; each partition always goes to the same writer, so its order holds.
+    ingest_writers: int = Field(default=2, ge=1, le=16)
+
+    # HTTP API
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8080, ge=1, le=65535)
+    api_token: str | None = None
+    public_url: str = "http://127.0.0.1:8080"
+
+    # Alerts and notifications
+    rules_file: Path | None = None
+    eval_interval: Seconds = "15s"
+    slack_webhook_url: str | None = None
+    slack_bot_token: str | None = None
+    slack_channel: str | None = None
+    slack_api_url: str | None = None
+
+    log_level: str = "INFO"
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("use DEBUG, INFO, WARNING or ERROR")
+        return level
+
+    @property
+    def batch_max_wait_seconds(self) -> float:
+        return parse_duration(self.batch_max_wait)
+
+    @property
+    def eval_interval_seconds(self) -> float:
+        return parse_duration(self.eval_interval)
+
+    @property
+    def embedded(self) -> bool:
+        return self.clickhouse_url.startswith("chdb://")

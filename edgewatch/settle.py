@@ -1,0 +1,111 @@
+"""Settling: adding the calls only the callee reported to the rollups, once, after a lag.
+
+``edge_minute_mv`` feeds the rollups with the caller's reports as they arrive. A callee's
+report counts only if no caller's report of the same call exists, which is known only once
+the caller's report had time to arrive: so :func:`settle` adds them for closed minutes
+older than ``lag`` (2 minutes by default), in chunks of at most an hour, with an
+``INSERT ... SELECT`` of the callee-only reports (:func:`edgewatch.calls.callee_only`)
+aggregated like the view does. ``edge_hour_mv`` passes them on to ``edge_hour``.
+
+Exactly once: ``edge_settle_log`` records each chunk as started before its insert and as
+done after it. The next call resumes after the last done chunk; a chunk left started (a
+crash in between) is redone with the same ``insert_deduplication_token``, which the engine
+drops if the first insert was stored. Run one settler per database (``edgewatch up`` or
+the ingester service call it every ``INTERVAL``). docs/edges.md gives the costs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from clickhouse_connect.driver.client import Client
+
+from edgewatch.calls import CALL_AGGREGATES, CALL_ROWS, IN_RANGE, KEYS, callee_only, from_epoch, range_params
+
+LAG = timedelta(minutes=2)
+"""How long after a minute closes its callee-only calls are settled: the time a caller's
+report may take to arrive after the callee's."""
+INTERVAL = timedelta(minutes=1)
+"""How often to call :func:`settle`."""
+MAX_CHUNK = timedelta(hours=1)
+
+_COLUMNS = (
+    f"minute, {KEYS}, requests, errors, client_errors, timeouts, status_codes, response_flags, "
+    "duration_sum_ms, timeout_duration_min, latency, latency_ok"
+)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A settled (or settling) range of whole minutes, [start, end)."""
+
+    start: datetime
+    end: datetime
+
+    @property
+    def token(self) -> str:
+        return f"edgewatch-settle-{int(self.start.timestamp())}-{int(self.end.timestamp())}"
+
+
+def settle(client: Client, now: datetime, lag: timedelta = LAG, max_chunks: int = 24) -> list[Chunk]:
+    """Add the callee-only calls of every unsettled minute that closed before ``now - lag``.
+
+    Blocks for the inserts (one per chunk of at most an hour, at most ``max_chunks`` per call,
+    so a long backlog is worked off over several calls). Starts, on a database never settled,
+    at the oldest callee's report. Returns the chunks settled by this call, a redone one
+    included. Raises clickhouse_connect's errors; a failed call is simply made again.
+    """
+    settled: list[Chunk] = []
+    last, done = _last_logged(client)
+    if last is not None and not done:
+        _settle_chunk(client, last, redo=True)
+        settled.append(last)
+    start = last.end if last is not None else _oldest_callee_minute(client)
+    target = from_epoch((now - lag).timestamp() // 60 * 60)
+    while start is not None and start < target and len(settled) < max_chunks:
+        chunk = Chunk(start, min(start + MAX_CHUNK, target))
+        _settle_chunk(client, chunk)
+        settled.append(chunk)
+        start = chunk.end
+    return settled
+
+
+def _settle_chunk(client: Client, chunk: Chunk, redo: bool = False) -> None:
+    if not redo:
+        _log(client, chunk, done=False)
+    client.command(
+        f"""INSERT INTO edge_minute ({_COLUMNS})
+            SELECT toStartOfMinute(timestamp) AS minute, {KEYS}, {CALL_AGGREGATES}
+            FROM {CALL_ROWS % (IN_RANGE + " AND " + callee_only())}
+            GROUP BY minute, {KEYS}""",
+        parameters=range_params(chunk.start, chunk.end),
+        settings={"insert_deduplication_token": chunk.token},
+    )
+    _log(client, chunk, done=True)
+
+
+def _log(client: Client, chunk: Chunk, done: bool) -> None:
+    client.insert(
+        "edge_settle_log",
+        [[chunk.start, chunk.end, int(done)]],
+        column_names=["chunk_start", "chunk_end", "done"],
+    )
+
+
+def _last_logged(client: Client) -> tuple[Chunk | None, bool]:
+    rows = client.query(
+        """SELECT toUInt32(chunk_start), toUInt32(chunk_end), done FROM edge_settle_log
+           ORDER BY chunk_start DESC, done DESC LIMIT 1"""
+    ).result_rows
+    if not rows:
+        return None, True
+    start, end, done = rows[0]
+    return Chunk(from_epoch(start), from_epoch(end)), bool(done)
+
+
+def _oldest_callee_minute(client: Client) -> datetime | None:
+    count, oldest = client.query(
+        "SELECT count(), toUInt32(toStartOfMinute(min(timestamp))) FROM requests WHERE reporter = 'destination'"
+    ).result_rows[0]
+    return from_epoch(oldest) if count else None

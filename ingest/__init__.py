@@ -1,0 +1,1 @@
+"""Kafka -> ClickHouse: consume request records, frame them, store them in batches."""

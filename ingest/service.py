@@ -1,0 +1,261 @@
+"""The ingester: Kafka consumer group -> batches -> ClickHouse -> offset commit.
+
+Steps, each with one job (arroyo's shape):
+1. poll: the consumer thread polls Kafka and hands each message to its partition's
+   ``BatchBuilder`` (ingest/batches.py), which frames it (ingest/framing.py);
+2. store: closed batches go to writer lanes (threads, ``EDGEWATCH_INGEST_WRITERS``); a
+   partition always uses the same lane, so its batches are stored in offset order; each
+   batch is retried until it is stored (ingest/writer.py);
+3. commit: the consumer thread commits a partition's offsets only after its batch was stored.
+
+Backpressure: while two batches per lane wait, the consumer pauses its partitions and keeps
+polling (so it stays in the group) instead of buffering more.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+from clickhouse_connect.driver.client import Client
+from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka.structs import OffsetAndMetadata
+
+from edgewatch.clickhouse import connect
+from edgewatch.metrics import REGISTRY
+from edgewatch.settings import Settings
+from ingest.batches import Batch, BatchBuilder, stored_batch_ends
+from ingest.writer import BatchWriter
+
+log = logging.getLogger(__name__)
+
+LAG = REGISTRY.gauge("edgewatch_consumer_lag", "Messages published but not yet stored, per partition.")
+QUEUED_PER_LANE = 2
+ASSIGNMENT_TIMEOUT_S = 60.0
+
+
+@dataclass
+class IngestStats:
+    batches: int = 0
+    records: int = 0  # framed rows: lines, or whole JSON-array messages
+    messages: int = 0
+
+
+class _Lane:
+    """One writer thread with its own queue and ClickHouse client."""
+
+    def __init__(self, name: str, client: Client, stop: threading.Event, stored: queue.Queue[Batch],
+                 failed: threading.Event) -> None:
+        self.queue: queue.Queue[tuple[Batch, str] | None] = queue.Queue()
+        self._writer = BatchWriter(client, stop)
+        self._stored = stored
+        self._failed = failed
+        self.thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while (item := self.queue.get()) is not None:
+            batch, token = item
+            # After a write was given up (stop while ClickHouse is down) nothing later may be
+            # stored and committed: a partition's offsets are committed in order.
+            if not self._failed.is_set():
+                if self._writer.write(batch, token):
+                    self._stored.put(batch)
+                else:
+                    self._failed.set()
+            self.queue.task_done()
+        self.queue.task_done()
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join(timeout=60)
+
+
+class Ingester:
+    """Consumes ``settings.kafka_topic`` in group ``settings.kafka_group`` into ClickHouse.
+
+    ``run`` blocks until ``stop`` is set, or with ``until_caught_up`` until everything
+    published before it started is stored and committed. On stop it stores and commits the
+    batches in hand first. A batch whose insert keeps failing is retried, never skipped.
+    """
+
+    def __init__(self, settings: Settings, client: Client | None = None) -> None:
+        self.settings = settings
+        self.client = client or connect(settings.clickhouse_url)
+        self.stats = IngestStats()
+        self._stop = threading.Event()
+        self._builders: dict[TopicPartition, BatchBuilder] = {}
+        self._stored: queue.Queue[Batch] = queue.Queue()
+        self._write_failed = threading.Event()
+        self._lanes: list[_Lane] = []
+        self._paused = False
+        self._topic_ids: dict[str, str] = {}
+        self._kafka: KafkaConsumer | None = None
+
+    # -- public -------------------------------------------------------------------------
+    def run(self, stop: threading.Event | None = None, until_caught_up: bool = False) -> IngestStats:
+        if stop is not None:
+            self._stop = stop
+        self._kafka = consumer = self._consumer()
+        self._lanes = [
+            _Lane(f"edgewatch-writer-{i}", self.client if i == 0 else connect(self.settings.clickhouse_url),
+                  self._stop, self._stored, self._write_failed)
+            for i in range(self.settings.ingest_writers)
+        ]
+        try:
+            self._consume(consumer, until_caught_up)
+            self._flush_all()
+            self._drain(consumer)
+        finally:
+            for lane in self._lanes:
+                lane.close()
+            consumer.close(autocommit=False)
+        return self.stats
+
+    # -- step 1: poll and batch ---------------------------------------------------------
+    def _consumer(self) -> KafkaConsumer:
+        consumer = KafkaConsumer(
+            bootstrap_servers=self.settings.kafka_bootstrap.split(","),
+            group_id=self.settings.kafka_group,
+            client_id="edgewatch-ingest",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=8 * 1024 * 1024,
+            fetch_max_bytes=64 * 1024 * 1024,
+            max_poll_records=2000,
+        )
+        consumer.subscribe([self.settings.kafka_topic], listener=_Rebalance(self, consumer))
+        return consumer
+
+    def _consume(self, consumer: KafkaConsumer, until_caught_up: bool) -> None:
+        targets: dict[TopicPartition, int] | None = None
+        started = last_report = time.monotonic()
+        while not self._stop.is_set() and not self._write_failed.is_set():
+            self._commit_stored(consumer)
+            self._apply_backpressure(consumer)
+            polled = consumer.poll(timeout_ms=100)
+            now = time.monotonic()
+            for tp, messages in polled.items():
+                builder = self._builders.get(tp) or self._new_builder(tp, messages[0].offset)
+                for message in messages:
+                    self._hand_off(builder.add(message.offset, message.value, now))
+                self.stats.messages += len(messages)
+            for builder in self._builders.values():
+                self._hand_off(builder.due(now))
+            if now - last_report >= 10:
+                last_report = now
+                self._report(consumer, now - started)
+            if until_caught_up:
+                if targets is None and consumer.assignment():
+                    targets = consumer.end_offsets(list(consumer.assignment()))
+                if targets is None and now - started > ASSIGNMENT_TIMEOUT_S:
+                    raise RuntimeError(
+                        f"no partitions of topic {self.settings.kafka_topic!r} were assigned within "
+                        f"{ASSIGNMENT_TIMEOUT_S:.0f} s: does the topic exist on {self.settings.kafka_bootstrap}?"
+                    )
+                if targets is not None and self._caught_up(consumer, targets):
+                    return
+
+    def _new_builder(self, tp: TopicPartition, first_offset: int) -> BatchBuilder:
+        """A partition's first message since it was assigned is at its committed offset."""
+        close_at = stored_batch_ends(self.client, tp.topic, tp.partition, first_offset)
+        if close_at:
+            log.info("%s/%d: rebuilding %d stored but uncommitted batch(es) from offset %d",
+                     tp.topic, tp.partition, len(close_at), first_offset)
+        s = self.settings
+        builder = BatchBuilder(tp.topic, tp.partition, s.batch_max_records, s.batch_max_bytes,
+                               s.batch_max_wait_seconds, close_at=close_at)
+        self._builders[tp] = builder
+        return builder
+
+    def _caught_up(self, consumer: KafkaConsumer, targets: dict[TopicPartition, int]) -> bool:
+        assigned = consumer.assignment()
+        if any(consumer.position(tp) < end for tp, end in targets.items() if tp in assigned):
+            return False
+        self._flush_all()
+        self._drain(consumer)
+        return True
+
+    def _flush_all(self) -> None:
+        for builder in self._builders.values():
+            self._hand_off(builder.take())
+
+    # -- step 2: store (writer lanes) ---------------------------------------------------
+    def _hand_off(self, batch: Batch | None) -> None:
+        if batch is not None:
+            lane = self._lanes[batch.partition % len(self._lanes)]
+            lane.queue.put((batch, self._token(batch)))
+
+    def _token(self, batch: Batch) -> str:
+        # The topic's id, not only its name: a topic deleted and created again starts its
+        # offsets at 0 again and must not collide with the old topic's tokens.
+        if batch.topic not in self._topic_ids:
+            assert self._kafka is not None
+            topic_id = self._kafka._cluster.topic_id(batch.topic)  # kafka-python's metadata
+            self._topic_ids[batch.topic] = str(topic_id or batch.topic)
+        return f"{self._topic_ids[batch.topic]}/{batch.dedup_token}"
+
+    def _apply_backpressure(self, consumer: KafkaConsumer) -> None:
+        busy = any(lane.queue.qsize() >= QUEUED_PER_LANE for lane in self._lanes)
+        if busy and not self._paused:
+            consumer.pause(*consumer.assignment())
+        elif not busy and self._paused:
+            consumer.resume(*consumer.paused())
+        self._paused = busy
+
+    def _drain(self, consumer: KafkaConsumer) -> None:
+        """Wait until every handed-off batch is stored (or given up), then commit."""
+        for lane in self._lanes:
+            lane.queue.join()
+        self._commit_stored(consumer)
+
+    # -- step 3: commit -----------------------------------------------------------------
+    def _commit_stored(self, consumer: KafkaConsumer) -> None:
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        while True:
+            try:
+                batch = self._stored.get_nowait()
+            except queue.Empty:
+                break
+            tp = TopicPartition(batch.topic, batch.partition)
+            if tp not in offsets or offsets[tp].offset < batch.next_offset:
+                offsets[tp] = OffsetAndMetadata(batch.next_offset, "", -1)
+            self.stats.batches += 1
+            self.stats.records += batch.records
+        if offsets:
+            consumer.commit(offsets)
+
+    def _report(self, consumer: KafkaConsumer, elapsed: float) -> None:
+        assigned = list(consumer.assignment())
+        lag = 0
+        if assigned:
+            for tp, end in consumer.end_offsets(assigned).items():
+                behind = end - (consumer.committed(tp) or 0)
+                LAG.set(behind, topic=tp.topic, partition=str(tp.partition))
+                lag += behind
+        log.info("ingest: %d records in %d batches (%.0f records/s), lag %d messages",
+                 self.stats.records, self.stats.batches, self.stats.records / max(elapsed, 1e-9), lag)
+
+    def _revoked(self, consumer: KafkaConsumer, revoked: list[TopicPartition]) -> None:
+        """Before partitions move: store and commit what was handed off; drop the rest.
+
+        Dropped messages are not committed, so the partition's next owner reads them again.
+        """
+        self._drain(consumer)
+        for tp in revoked:
+            self._builders.pop(tp, None)
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, ingester: Ingester, consumer: KafkaConsumer) -> None:
+        self.ingester = ingester
+        self.consumer = consumer
+
+    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        self.ingester._revoked(self.consumer, list(revoked))
+
+    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        log.info("assigned partitions: %s", sorted(tp.partition for tp in assigned))

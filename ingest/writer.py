@@ -1,0 +1,72 @@
+"""Store batches in ClickHouse: one insert per batch, retried until it is stored.
+
+The insert goes to ``ingest_lines`` with an ``insert_deduplication_token`` derived from the
+topic, partition and offset range, so inserting the same batch twice stores it once (the
+tables carry ``non_replicated_deduplication_window``; the views are deduplicated with it).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from clickhouse_connect.driver.client import Client
+
+from edgewatch.metrics import REGISTRY
+from ingest.batches import Batch
+
+log = logging.getLogger(__name__)
+
+BATCHES = REGISTRY.counter("edgewatch_ingest_batches_total", "Batches stored in ClickHouse.")
+LINES = REGISTRY.counter("edgewatch_ingest_lines_total", "Record lines (or JSON-array messages) stored.")
+INSERT_ERRORS = REGISTRY.counter("edgewatch_ingest_insert_errors_total", "Failed batch inserts (retried).")
+INSERT_SECONDS = REGISTRY.histogram("edgewatch_ingest_insert_seconds", "Time to store one batch.")
+
+# A batch stays one insert block: the engine squashes what its parallel parser splits up to
+# min_insert_block_size_rows/bytes (about 1M rows, 256 MiB; Settings caps batches below).
+# The views are deduplicated with the table (deduplicate_blocks_in_dependent_materialized_views
+# is on by default).
+
+
+class BatchWriter:
+    """Inserts batches; ``write`` blocks until stored, or until ``stop`` is set (-> False).
+
+    ClickHouse errors are retried with exponential backoff (0.5 s doubling to ``max_backoff``);
+    a batch is never skipped. The caller commits the batch's offsets after ``write`` returns True.
+    """
+
+    def __init__(self, client: Client, stop: threading.Event, max_backoff: float = 30.0) -> None:
+        self.client = client
+        self.stop = stop
+        self.max_backoff = max_backoff
+
+    def write(self, batch: Batch, token: str) -> bool:
+        if not batch.records:
+            return True
+        data = b"".join(batch.chunks)
+        delay = 0.5
+        while True:
+            started = time.perf_counter()
+            try:
+                self.client.raw_insert(
+                    "ingest_lines",
+                    None,
+                    data,
+                    fmt="TSVRaw",
+                    settings={"insert_deduplication_token": token},
+                )
+            except Exception as error:  # noqa: BLE001 - any failure is retried, never skipped
+                INSERT_ERRORS.inc()
+                log.warning(
+                    "storing batch %s (%d records) failed: %s; retrying in %.1f s",
+                    token, batch.records, str(error).splitlines()[0][:300], delay,
+                )
+                if self.stop.wait(delay):
+                    return False
+                delay = min(delay * 2, self.max_backoff)
+                continue
+            INSERT_SECONDS.observe(time.perf_counter() - started)
+            BATCHES.inc()
+            LINES.inc(batch.records)
+            return True

@@ -1,0 +1,267 @@
+-- 0001: raw request records, dead letters, and the in-engine decoder.
+--
+-- The ingester does not parse JSON in Python: it frames each Kafka message as rows of
+-- `ingest_lines` (topic, partition, offset, one line of the message) and inserts a whole
+-- batch at once. Materialized views decode those lines inside ClickHouse, at the engine's
+-- own parsing speed, and route every line either to `requests` or to `dead_letters` with the
+-- reason. docs/records.md documents the formats; tests/ingest/test_decode.py holds a
+-- table-driven test for every rule below.
+
+CREATE TABLE IF NOT EXISTS requests
+(
+    timestamp             DateTime64(3, 'UTC') CODEC(Delta, ZSTD),
+    source_workload       LowCardinality(String),
+    source_namespace      LowCardinality(String),
+    destination_service   LowCardinality(String),
+    destination_namespace LowCardinality(String),
+    destination_workload  LowCardinality(String),
+    destination_kind      LowCardinality(String),  -- service | external | unknown
+    reporter              LowCardinality(String),  -- source | destination
+    request_protocol      LowCardinality(String),
+    method                LowCardinality(String),
+    path                  String CODEC(ZSTD),
+    response_code         UInt16,                   -- 0: no response
+    grpc_status           Nullable(UInt8),
+    response_flags        LowCardinality(String),  -- Envoy short codes, '-' for none
+    duration_ms           Float64,
+    request_id            String CODEC(ZSTD),
+    trace_id              String CODEC(ZSTD),
+    bytes_sent            UInt64,
+    bytes_received        UInt64,
+    kafka_partition       UInt32,
+    kafka_offset          UInt64 CODEC(Delta, ZSTD)
+)
+ENGINE = MergeTree
+PARTITION BY toDate(timestamp)
+ORDER BY (destination_service, source_workload, timestamp)
+TTL toDateTime(timestamp) + toIntervalDay(7)
+SETTINGS non_replicated_deduplication_window = 10000;
+
+CREATE TABLE IF NOT EXISTS dead_letters
+(
+    received_at     DateTime64(3, 'UTC') DEFAULT now64(3),
+    topic           LowCardinality(String),
+    kafka_partition UInt32,
+    kafka_offset    UInt64,
+    reason          String,
+    payload         String CODEC(ZSTD)      -- the record as received, cut at 64 KiB
+)
+ENGINE = MergeTree
+PARTITION BY toDate(received_at)
+ORDER BY (received_at, topic, kafka_partition, kafka_offset)
+TTL toDateTime(received_at) + toIntervalDay(30)
+SETTINGS non_replicated_deduplication_window = 10000;
+
+-- What the ingester inserts: one row per line of a message, or per message when the
+-- message is a JSON array. Null engine: rows only feed the views below.
+CREATE TABLE IF NOT EXISTS ingest_lines
+(
+    topic     LowCardinality(String),
+    partition UInt32,
+    offset    UInt64,
+    line      String
+)
+ENGINE = Null;
+
+-- The offset range of every stored batch, one row per insert. After a restart or a
+-- rebalance the ingester rebuilds the batch that starts at the committed offset exactly as it
+-- was, so its insert_deduplication_token matches and nothing is stored twice (ingest/batches.py).
+CREATE TABLE IF NOT EXISTS ingest_batches
+(
+    topic        LowCardinality(String),
+    partition    UInt32,
+    first_offset UInt64,
+    last_offset  UInt64,
+    stored_at    DateTime64(3, 'UTC')
+)
+ENGINE = MergeTree
+ORDER BY (topic, partition, first_offset)
+TTL toDateTime(stored_at) + toIntervalDay(7)
+SETTINGS non_replicated_deduplication_window = 10000;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS ingest_batches_mv TO ingest_batches AS
+SELECT topic, partition, min(offset) AS first_offset, max(offset) AS last_offset, now64(3) AS stored_at
+FROM ingest_lines
+GROUP BY topic, partition;
+
+-- Every decoded record, good or bad, before routing. Null engine as well.
+CREATE TABLE IF NOT EXISTS ingest_decoded
+(
+    topic                 LowCardinality(String),
+    partition             UInt32,
+    offset                UInt64,
+    doc                   String,
+    error                 String,
+    timestamp             Nullable(DateTime64(3, 'UTC')),
+    source_workload       String,
+    source_namespace      String,
+    destination_service   String,
+    destination_namespace String,
+    destination_workload  String,
+    destination_kind      String,
+    reporter              String,
+    request_protocol      String,
+    method                String,
+    path                  String,
+    response_code         Nullable(UInt16),
+    grpc_status           Nullable(UInt8),
+    response_flags        String,
+    duration_ms           Nullable(Float64),
+    request_id            String,
+    trace_id              String,
+    bytes_sent            UInt64,
+    bytes_received        UInt64
+)
+ENGINE = Null;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS ingest_decode_mv TO ingest_decoded AS
+WITH
+    -- A message that is a JSON array arrives as one line; each element is a record. A broken
+    -- array stays one document, so that it is dead-lettered as invalid JSON.
+    arrayJoin(if(startsWith(line, '[') AND isValidJSON(line), JSONExtractArrayRaw(line), [line])) AS doc,
+    -- Every field either format may carry, parsed once. Numbers arrive as their text.
+    'Tuple(timestamp Nullable(String), start_time Nullable(String),
+           source_workload Nullable(String), source_namespace Nullable(String),
+           destination_service Nullable(String), destination_namespace Nullable(String),
+           destination_workload Nullable(String), destination_kind Nullable(String),
+           reporter Nullable(String), request_protocol Nullable(String), protocol Nullable(String),
+           method Nullable(String), path Nullable(String),
+           response_code Nullable(String), grpc_status Nullable(String),
+           response_flags Nullable(String), duration_ms Nullable(String), duration Nullable(String),
+           request_id Nullable(String), trace_id Nullable(String),
+           bytes_sent Nullable(String), bytes_received Nullable(String),
+           upstream_cluster Nullable(String), authority Nullable(String),
+           log Nullable(String), kubernetes Nullable(String))' AS record_type,
+    JSONExtract(doc, record_type) AS outer,
+    -- Fluent Bit may carry the access-log line as a JSON string under "log".
+    if(startsWith(ifNull(outer.log, ''), '{'), JSONExtract(outer.log, record_type), outer) AS r,
+    JSONExtract(ifNull(outer.kubernetes, '{}'),
+                'Tuple(namespace_name Nullable(String), labels Map(String, String))') AS k,
+
+    -- Which format: Envoy access-log fields win, then Edgewatch's own record.
+    (r.upstream_cluster IS NOT NULL OR r.start_time IS NOT NULL) AS is_envoy,
+    (NOT is_envoy AND r.destination_service IS NOT NULL) AS is_native,
+
+    -- Envoy: the pod that wrote the line, as the log shipper describes it.
+    coalesce(nullIf(k.labels['service.istio.io/canonical-name'], ''), nullIf(k.labels['app'], '')) AS pod_workload,
+    nullIf(k.namespace_name, '') AS pod_namespace,
+    -- Envoy: outbound|9080|v2|reviews.default.svc.cluster.local -> direction and host.
+    splitByChar('|', ifNull(r.upstream_cluster, '')) AS cluster,
+    (cluster[1] = 'inbound' OR r.upstream_cluster = 'InboundPassthroughCluster') AS inbound,
+    (r.upstream_cluster IN ('PassthroughCluster', 'BlackHoleCluster')
+        OR ifNull(r.upstream_cluster, '-') = '-') AS unknown_upstream,
+    splitByChar(':', ifNull(r.authority, ''))[1] AS authority_host,
+    if(cluster[1] = 'outbound' AND length(cluster) >= 4, cluster[4], authority_host) AS upstream_host,
+    -- name.namespace.svc[.cluster.local] is a Service in the mesh; a bare name too.
+    match(upstream_host, '^[^.]+\\.[^.]+\\.svc(\\.|$)') AS host_is_service,
+    splitByChar('.', upstream_host) AS host_labels,
+    multiIf(inbound, 'service', unknown_upstream, 'unknown',
+            host_is_service OR (upstream_host != '' AND position(upstream_host, '.') = 0), 'service',
+            'external') AS envoy_kind,
+
+    -- Fields of the record, whichever format it came in.
+    if(is_envoy, r.start_time, r.timestamp) AS ts_text,
+    multiIf(ts_text IS NULL, NULL,
+            match(ts_text, '^[0-9]+(\\.[0-9]+)?$'),
+            fromUnixTimestamp64Milli(toInt64(toFloat64OrZero(ts_text)), 'UTC'),
+            parseDateTime64BestEffortOrNull(ts_text, 3, 'UTC')) AS ts,
+    if(is_envoy, r.duration, r.duration_ms) AS duration_text,
+    toFloat64OrNull(duration_text) AS duration,
+    toUInt16OrNull(r.response_code) AS code,
+    multiIf(is_native, ifNull(r.destination_kind, 'service'), envoy_kind) AS kind,
+    multiIf(is_native, ifNull(r.reporter, 'source'), inbound, 'destination', 'source') AS reporter_value,
+    toUInt8OrNull(r.grpc_status) AS grpc
+
+SELECT
+    topic,
+    partition,
+    offset,
+    doc,
+    multiIf(
+        NOT (is_envoy OR is_native) AND NOT isValidJSON(doc), 'invalid JSON',
+        NOT (is_envoy OR is_native) AND JSONType(doc) != 'Object', 'not a JSON object',
+        NOT (is_envoy OR is_native),
+            'unknown record format: expected destination_service (Edgewatch record) '
+            || 'or start_time/upstream_cluster (Envoy access log)',
+        ts_text IS NULL, 'missing required field: ' || if(is_envoy, 'start_time', 'timestamp'),
+        ts IS NULL OR ts < toDateTime64('2000-01-01', 3, 'UTC'),
+            if(is_envoy, 'start_time', 'timestamp')
+            || ': expected RFC 3339 or epoch milliseconds, got ' || left(ts_text, 64),
+        r.response_code IS NULL, 'missing required field: response_code',
+        code IS NULL OR code > 999, 'response_code: expected an integer 0-999, got ' || left(r.response_code, 64),
+        duration_text IS NULL, 'missing required field: ' || if(is_envoy, 'duration', 'duration_ms'),
+        duration IS NULL OR NOT isFinite(duration) OR duration < 0,
+            if(is_envoy, 'duration', 'duration_ms') || ': expected a number >= 0, got ' || left(duration_text, 64),
+        is_native AND r.destination_service = '', 'destination_service: must not be empty',
+        kind NOT IN ('service', 'external', 'unknown'),
+            'destination_kind: expected service, external or unknown, got ' || left(kind, 64),
+        reporter_value NOT IN ('source', 'destination'),
+            'reporter: expected source or destination, got ' || left(reporter_value, 64),
+        r.grpc_status IS NOT NULL AND grpc IS NULL, 'grpc_status: expected an integer 0-255, got ' || left(r.grpc_status, 64),
+        '') AS error,
+    ts AS timestamp,
+    multiIf(
+        is_native, ifNull(r.source_workload, 'unknown'),
+        inbound, ifNull(outer.source_workload, 'unknown'),
+        coalesce(outer.source_workload, pod_workload, 'unknown')) AS source_workload,
+    multiIf(
+        is_native, ifNull(r.source_namespace, ''),
+        inbound, ifNull(outer.source_namespace, ''),
+        coalesce(outer.source_namespace, pod_namespace, '')) AS source_namespace,
+    multiIf(
+        is_native, ifNull(r.destination_service, ''),
+        inbound, coalesce(pod_workload, outer.destination_workload,
+                          if(host_is_service, host_labels[1], nullIf(upstream_host, '')), 'unknown'),
+        unknown_upstream, coalesce(nullIf(upstream_host, ''), r.upstream_cluster, 'unknown'),
+        host_is_service, host_labels[1],
+        upstream_host) AS destination_service,
+    multiIf(
+        is_native, ifNull(r.destination_namespace, ''),
+        inbound, coalesce(pod_namespace, if(host_is_service, host_labels[2], NULL), ''),
+        host_is_service, host_labels[2],
+        '') AS destination_namespace,
+    multiIf(
+        is_native, ifNull(r.destination_workload, ''),
+        inbound, coalesce(pod_workload, outer.destination_workload, ''),
+        '') AS destination_workload,
+    kind AS destination_kind,
+    reporter_value AS reporter,
+    coalesce(r.request_protocol, r.protocol, '') AS request_protocol,
+    ifNull(r.method, '') AS method,
+    ifNull(r.path, '') AS path,
+    code AS response_code,
+    grpc AS grpc_status,
+    if(ifNull(r.response_flags, '') = '', '-', r.response_flags) AS response_flags,
+    duration AS duration_ms,
+    ifNull(r.request_id, '') AS request_id,
+    ifNull(r.trace_id, '') AS trace_id,
+    toUInt64OrZero(ifNull(r.bytes_sent, '')) AS bytes_sent,
+    toUInt64OrZero(ifNull(r.bytes_received, '')) AS bytes_received
+FROM ingest_lines
+WHERE line != '';
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS ingest_requests_mv TO requests AS
+SELECT
+    assumeNotNull(timestamp) AS timestamp,
+    source_workload, source_namespace,
+    destination_service, destination_namespace, destination_workload, destination_kind,
+    reporter, request_protocol, method, path,
+    assumeNotNull(response_code) AS response_code,
+    grpc_status, response_flags,
+    assumeNotNull(duration_ms) AS duration_ms,
+    request_id, trace_id, bytes_sent, bytes_received,
+    partition AS kafka_partition,
+    offset AS kafka_offset
+FROM ingest_decoded
+WHERE error = '';
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS ingest_dead_letters_mv TO dead_letters AS
+SELECT
+    now64(3) AS received_at,
+    topic,
+    partition AS kafka_partition,
+    offset AS kafka_offset,
+    error AS reason,
+    left(doc, 65536) AS payload
+FROM ingest_decoded
+WHERE error != '';

@@ -1,0 +1,197 @@
+"""End to end through the real Kafka broker and the real ClickHouse engine."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from edgewatch.settings import Settings
+from ingest.batches import Batch
+from ingest.service import Ingester
+from ingest.writer import BatchWriter
+
+pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
+
+BASE = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=30)
+
+
+def native_line(i: int) -> bytes:
+    return json.dumps({
+        "timestamp": (BASE + timedelta(milliseconds=97 * i)).isoformat().replace("+00:00", "Z"),
+        "source_workload": f"caller-{i % 3}", "destination_service": f"svc-{i % 5}",
+        "response_code": (200, 200, 503, 404, 504)[i % 5], "response_flags": "UT" if i % 5 == 4 else "-",
+        "duration_ms": 5 + i % 50, "request_id": f"n-{i}",
+    }).encode()
+
+
+def envoy_line(i: int) -> bytes:
+    return json.dumps({
+        "start_time": (BASE + timedelta(milliseconds=89 * i)).isoformat().replace("+00:00", "Z"),
+        "method": "GET", "path": "/p", "protocol": "HTTP/1.1", "response_code": (200, 500)[i % 2],
+        "response_flags": "-", "duration": i % 30, "request_id": f"e-{i}",
+        "upstream_cluster": "outbound|8080||svc-env.fleet.svc.cluster.local", "authority": "svc-env:8080",
+        "kubernetes": {"namespace_name": "fleet", "labels": {"app": "envoy-caller"}},
+    }).encode()
+
+
+MALFORMED = [b"{not json", b"[1, 2", b'{"timestamp": "x", "destination_service": "a", "response_code": 1, '
+             b'"duration_ms": 1}', b'{"destination_service": "a"}', b"true"]
+
+
+def mixed_messages(total: int, bad: int, seed: int = 3) -> list[bytes]:
+    """``total`` records (``bad`` of them malformed) as single, NDJSON and JSON-array messages."""
+    rng = random.Random(seed)
+    records = [native_line(i) if i % 2 else envoy_line(i) for i in range(total - bad)]
+    records += [MALFORMED[i % len(MALFORMED)] for i in range(bad)]
+    rng.shuffle(records)
+    messages, i = [], 0
+    while i < len(records):
+        kind, size = rng.choice(("single", "ndjson", "array")), rng.randint(1, 300)
+        chunk = records[i:i + (1 if kind == "single" else size)]
+        i += len(chunk)
+        if kind == "array" and not any(r in MALFORMED for r in chunk):
+            messages.append(b"[" + b",".join(chunk) + b"]")
+        else:
+            messages.append(b"\n".join(chunk))
+    return messages
+
+
+def test_10000_records_both_formats_with_100_malformed(ch: Client, make_settings, publish, ingest) -> None:
+    settings = make_settings()
+    publish(settings, mixed_messages(10_000, 100))
+    ingest(settings)
+
+    assert ch.command("SELECT count() FROM requests") == 9_900
+    assert ch.command("SELECT uniqExact(request_id) FROM requests") == 9_900
+    letters = ch.query("SELECT reason, count() FROM dead_letters GROUP BY reason ORDER BY reason").result_rows
+    assert sum(n for _, n in letters) == 100
+    assert {reason.split(":")[0] for reason, _ in letters} == {
+        "invalid JSON", "not a JSON object", "timestamp", "missing required field"}
+    assert ch.command(f"SELECT countIf(topic != '{settings.kafka_topic}') FROM dead_letters") == 0
+
+    raw = ch.query("""
+        SELECT toStartOfMinute(timestamp) m, source_workload, destination_service, count(),
+               countIf(response_code >= 500 OR response_code = 0), countIf(response_flags = 'UT' OR response_code = 504),
+               countIf(response_code BETWEEN 400 AND 499)
+        FROM requests WHERE reporter = 'source' GROUP BY ALL ORDER BY ALL""").result_rows
+    rollup = ch.query("""
+        SELECT minute, source_workload, destination_service, sum(requests), sum(errors), sum(timeouts),
+               sum(client_errors)
+        FROM edge_minute GROUP BY ALL ORDER BY ALL""").result_rows
+    assert rollup == raw
+    codes = dict(ch.query("SELECT response_code, count() FROM requests GROUP BY 1").result_rows)
+    rolled_codes = ch.command("SELECT toString(sumMap(status_codes)) FROM edge_minute")
+    assert rolled_codes == str(dict(sorted(codes.items()))).replace(" ", "").replace("{", "{").replace("'", "")
+
+
+def test_restart_mid_stream_loses_and_duplicates_nothing(ch: Client, make_settings, publish, ingest) -> None:
+    settings = make_settings(batch_max_records=500)
+    messages = [b"\n".join(native_line(i * 50 + j) for j in range(50)) for i in range(200)]  # 10,000 records
+    publish(settings, messages[:100])
+    stop = threading.Event()
+    first = Ingester(settings)
+    worker = threading.Thread(target=first.run, kwargs={"stop": stop})
+    worker.start()
+    deadline = time.monotonic() + 60
+    while ch.command("SELECT count() FROM requests") == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    publish(settings, messages[100:150])
+    stop.set()  # mid-stream: batches in hand are stored and committed, the rest is left in Kafka
+    worker.join(timeout=60)
+    assert not worker.is_alive()
+    publish(settings, messages[150:])
+    ingest(settings)
+    assert ch.command("SELECT count() FROM requests") == 10_000
+    assert ch.command("SELECT uniqExact(request_id) FROM requests") == 10_000
+
+
+class _StoresButNeverCommits(Ingester):
+    """Stores its first two batches, then stops without any Kafka commit (a crash between
+    insert and commit)."""
+
+    def _hand_off(self, batch: Batch | None) -> None:
+        handed = getattr(self, "_handed", 0)
+        if batch is not None and handed < 2:
+            self._handed = handed + 1
+            super()._hand_off(batch)
+            if self._handed == 2:
+                self._stop.set()
+
+    def _commit_stored(self, consumer) -> None:  # type: ignore[no-untyped-def]
+        pass
+
+
+def test_batch_stored_but_not_committed_is_not_stored_twice(ch: Client, make_settings, publish, ingest) -> None:
+    settings = make_settings(batch_max_records=700)
+    messages = [b"\n".join(native_line(i * 100 + j) for j in range(100)) for i in range(40)]
+    publish(settings, messages, partition=0)
+    _StoresButNeverCommits(settings).run()
+    stored_first = ch.command("SELECT count() FROM requests")
+    assert stored_first == 1_400  # two batches of 7 messages of 100 records
+    # A restart with other batch limits must still rebuild the stored batches exactly.
+    ingest(settings.model_copy(update={"batch_max_records": 3_000}))
+    assert ch.command("SELECT count() FROM requests") == 4_000
+    assert ch.command("SELECT uniqExact(request_id) FROM requests") == 4_000
+
+
+def test_two_ingesters_in_one_group_share_the_partitions(ch: Client, make_settings, publish) -> None:
+    settings = make_settings()
+    stop = threading.Event()
+    ingesters = [Ingester(settings) for _ in range(2)]
+    threads = [threading.Thread(target=i.run, kwargs={"stop": stop}) for i in ingesters]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not all(
+        i._kafka is not None and len(i._kafka.assignment()) == 2 for i in ingesters
+    ):
+        time.sleep(0.1)
+    publish(settings, [b"\n".join(native_line(i * 20 + j) for j in range(20)) for i in range(200)])
+    deadline = time.monotonic() + 90
+    while ch.command("SELECT count() FROM requests") < 4_000 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    stop.set()
+    for t in threads:
+        t.join(timeout=60)
+    assert ch.command("SELECT count() FROM requests") == 4_000
+    assert ch.command("SELECT uniqExact(request_id) FROM requests") == 4_000
+    assert all(i.stats.messages > 0 for i in ingesters), [i.stats for i in ingesters]
+
+
+def test_writer_retries_until_clickhouse_takes_the_batch(ch: Client) -> None:
+    batch = Batch("t", 0, 5)
+    batch.add(5, native_line(1))
+    ch.command("DETACH TABLE ingest_lines")  # inserts now fail, as with a server that is down
+    result: list[bool] = []
+    writer = BatchWriter(ch, threading.Event(), max_backoff=0.2)
+    worker = threading.Thread(target=lambda: result.append(writer.write(batch, "retry-test")))
+    worker.start()
+    time.sleep(1.0)
+    assert not result  # still retrying, nothing skipped
+    ch.command("ATTACH TABLE ingest_lines")
+    worker.join(timeout=30)
+    assert result == [True]
+    assert ch.command("SELECT count() FROM requests") == 1
+
+
+def test_writer_gives_up_only_when_stopped(ch: Client) -> None:
+    batch = Batch("t", 0, 5)
+    batch.add(5, native_line(1))
+    ch.command("DETACH TABLE ingest_lines")
+    try:
+        stop = threading.Event()
+        stop.set()
+        assert BatchWriter(ch, stop, max_backoff=0.1).write(batch, "stopped") is False
+    finally:
+        ch.command("ATTACH TABLE ingest_lines")
+    assert ch.command("SELECT count() FROM requests") == 0
+
+
+def test_settings_point_at_the_test_topic(make_settings) -> None:
+    assert isinstance(make_settings(), Settings)
