@@ -1,0 +1,43 @@
+# The two commands of the README, and their helpers. `make demo` and `make test` set up
+# everything they need on a fresh machine (Python 3.11+, Java 17+ and Maven installed).
+
+VENV   := .venv
+PYTHON := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test kafka-start kafka-stop lint bench clean
+
+$(STAMP): pyproject.toml
+	@command -v python3 >/dev/null || { echo "python3 (3.11+) is needed"; exit 1; }
+	@echo "==> creating the Python environment in $(VENV) (first run: a minute or two, chDB is a 180 MB wheel)"
+	@test -x $(PYTHON) || python3 -m venv $(VENV)
+	@$(PYTHON) -m pip install --quiet --upgrade pip
+	@$(PYTHON) -m pip install --quiet --progress-bar off -e ".[dev]"
+	@touch $(STAMP)
+	@echo "==> environment ready"
+
+demo: $(STAMP)
+	@bash scripts/demo.sh
+
+test: $(STAMP)
+	@bash scripts/local-kafka.sh start
+	$(PYTHON) -m pytest
+
+kafka-start:
+	@bash scripts/local-kafka.sh start
+
+kafka-stop:
+	@bash scripts/local-kafka.sh stop
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy edgewatch ingest api alerts simulator
+
+bench: $(STAMP)
+	$(PYTHON) bench/ingest.py
+	$(PYTHON) bench/api.py
+	$(PYTHON) bench/alerts.py
+
+clean:
+	bash scripts/local-kafka.sh stop || true
+	rm -rf .edgewatch
