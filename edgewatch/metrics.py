@@ -88,7 +88,7 @@ class Histogram(_Metric):
         with self._lock:
             for key, counts in sorted(self._counts.items()):
                 running = 0
-                for bound, count in zip((*self.buckets, float("inf")), counts):
+                for bound, count in zip((*self.buckets, float("inf")), counts, strict=True):
                     running += count
                     le = "+Inf" if bound == float("inf") else f"{bound:g}"
                     labels = _fmt_labels(key, 'le="' + le + '"')

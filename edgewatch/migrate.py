@@ -97,7 +97,9 @@ def migrate(client: Client, raw_ttl_days: int = 7, folder: Path = MIGRATIONS_DIR
 def set_raw_retention(client: Client, days: int) -> None:
     """Make ``requests`` keep ``days`` days; a no-op when it already does."""
     days = int(days)  # an int from validated settings; DDL takes no query parameters
-    engine = client.command("SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = 'requests'")
+    engine = client.command(
+        "SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = 'requests'"
+    )
     if f"toIntervalDay({days})" not in str(engine):
         client.command(f"ALTER TABLE requests MODIFY TTL toDateTime(timestamp) + toIntervalDay({days})")
 

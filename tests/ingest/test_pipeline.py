@@ -77,7 +77,8 @@ def test_10000_records_both_formats_with_100_malformed(ch: Client, make_settings
 
     raw = ch.query("""
         SELECT toStartOfMinute(timestamp) m, source_workload, destination_service, count(),
-               countIf(response_code >= 500 OR response_code = 0), countIf(response_flags = 'UT' OR response_code = 504),
+               countIf(response_code >= 500 OR response_code = 0),
+               countIf(response_flags = 'UT' OR response_code = 504),
                countIf(response_code BETWEEN 400 AND 499)
         FROM requests WHERE reporter = 'source' GROUP BY ALL ORDER BY ALL""").result_rows
     rollup = ch.query("""
