@@ -43,7 +43,8 @@ Seconds = Annotated[str, AfterValidator(lambda v: (parse_duration(v), v)[1])]
 class Settings(BaseSettings):
     """Edgewatch's configuration. Unknown ``EDGEWATCH_*`` variables are ignored."""
 
-    model_config = SettingsConfigDict(env_prefix="EDGEWATCH_", extra="ignore", frozen=True)
+    # An empty variable means "not set": compose passes unset optional values as "".
+    model_config = SettingsConfigDict(env_prefix="EDGEWATCH_", extra="ignore", frozen=True, env_ignore_empty=True)
 
     # Kafka
     kafka_bootstrap: str = "127.0.0.1:9092"
