@@ -1,0 +1,1 @@
+"""Alert rules evaluated on a schedule, with root-cause grouping and Slack notifications."""

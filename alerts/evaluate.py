@@ -1,0 +1,132 @@
+"""One evaluation of every rule at ``now``: queries -> state machine -> root cause ->
+silences -> notification plan -> persistence. APScheduler only decides when it runs.
+
+Order of writes, chosen so that a crash at any point neither loses nor repeats a message:
+transitions (``alert_events``), then alert state (``alert_state``), then the notices in one
+insert (``notifications``). A crash before the last write leaves state that the next
+evaluation re-plans from: the notices are planned from the alerts and the notification
+log, not from this evaluation's transitions.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from clickhouse_connect.driver.client import Client
+
+from alerts import queries, store
+from alerts.model import Alert, AlertEvent, Edge, Observation
+from alerts.notify.message import SlackMessage, render
+from alerts.notify.plan import Notice, plan
+from alerts.notify.queue import NotificationQueue
+from alerts.rootcause import attribute
+from alerts.rules import Rule, SloBurnRate
+from alerts.silences import load_silences, silenced_ids
+from alerts.state import end, step
+from edgewatch.metrics import REGISTRY
+
+EVALUATIONS = REGISTRY.histogram("edgewatch_alert_evaluation_seconds", "Time to evaluate every rule once.")
+ACTIVE = REGISTRY.gauge("edgewatch_alerts", "Active alerts by status.")
+_SLOW = ("latency", "timeout_headroom")
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What one evaluation found and did."""
+
+    at: datetime
+    alerts: tuple[Alert, ...]  # pending and firing, with root causes
+    events: tuple[AlertEvent, ...]
+    notices: tuple[Notice, ...]
+    silenced: frozenset[str]
+    seconds: float
+
+
+def detail_window(rule: Rule) -> float:
+    """The window a notification about ``rule`` describes (a burn rule's shortest window)."""
+    condition = rule.condition
+    if isinstance(condition, SloBurnRate):
+        return min(w.short for w in condition.windows)
+    return condition.window
+
+
+class Evaluator:
+    """Evaluates ``rules`` against ClickHouse and hands notices to ``queue``.
+
+    The state of every alert is loaded from ``alert_state`` on construction and kept in
+    memory after that; the evaluator must be the only one writing alert state. ``evaluate``
+    calls must not overlap and their ``now`` must not go backwards. ``db_lock`` guards the
+    client, which the queue's delivery thread uses too.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        rules: Sequence[Rule],
+        queue: NotificationQueue,
+        public_url: str,
+        db_lock: threading.RLock,
+    ) -> None:
+        self._client = client
+        self.rules = {rule.name: rule for rule in rules}
+        self._queue = queue
+        self._public_url = public_url
+        self._lock = db_lock
+        with self._lock:
+            self._alerts = {alert.id: alert for alert in store.load_alerts(client)}
+
+    @property
+    def alerts(self) -> list[Alert]:
+        return list(self._alerts.values())
+
+    def evaluate(self, now: datetime) -> Evaluation:
+        """Evaluate every rule at ``now``, persist the outcome and queue the notices (delivery
+        is the queue's job). Raises ClickHouse errors; state is then left as it was."""
+        started = time.perf_counter()
+        with self._lock:
+            active, events = self._step_all(now)
+            alerts = attribute(active, queries.service_map(self._client, now))
+            silenced = silenced_ids(alerts, load_silences(self._client, now), now)
+            repeat = {name: rule.repeat_interval for name, rule in self.rules.items()}
+            notices = plan(alerts, silenced, self._queue.incidents, repeat, now)
+            messages = [(notice, self._render(notice, now)) for notice in notices]
+            still_active = {alert.id for alert in alerts}
+            ended = [event.alert for event in events if event.alert.id not in still_active]
+            store.record_events(self._client, events)
+            store.save_alerts(self._client, alerts, ended, now)
+            self._queue.enqueue(messages, now)
+            self._alerts = {alert.id: alert for alert in alerts}
+        seconds = time.perf_counter() - started
+        EVALUATIONS.observe(seconds)
+        for status in ("pending", "firing"):
+            ACTIVE.set(sum(1 for a in alerts if a.status == status), status=status)
+        return Evaluation(now, tuple(alerts), tuple(events), tuple(notices), frozenset(silenced), seconds)
+
+    def _step_all(self, now: datetime) -> tuple[list[Alert], list[AlertEvent]]:
+        """Run the state machine for every (rule, edge) observed now or active before."""
+        active: list[Alert] = []
+        events: list[AlertEvent] = []
+        for rule in self.rules.values():
+            observed: dict[Edge, Observation] = {obs.edge: obs for obs in queries.observe(self._client, rule, now)}
+            before = {a.edge: a for a in self._alerts.values() if a.rule == rule.name}
+            for edge in sorted(observed.keys() | before.keys()):
+                alert, happened = step(before.get(edge), observed.get(edge), rule, now)
+                events += happened
+                if alert is not None:
+                    active.append(alert)
+        events += [end(a, now) for a in self._alerts.values() if a.rule not in self.rules]
+        return active, events
+
+    def _render(self, notice: Notice, now: datetime) -> SlackMessage | None:
+        if not notice.deliver:
+            return None
+        if not notice.alerts:
+            return render(notice, None, self._public_url, now)
+        window = max(detail_window(self.rules[a.rule]) for a in notice.alerts if a.rule in self.rules)
+        slow = all(a.condition in _SLOW for a in notice.alerts)
+        details = queries.edge_details(self._client, notice.incident.edge, now, window, slow)
+        return render(notice, details, self._public_url, now)

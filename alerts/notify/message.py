@@ -1,0 +1,149 @@
+"""Slack messages (Block Kit) for notices. Pure: everything shown comes in as arguments.
+
+A firing or reminder message names the root-cause edge, whether its destination is outside
+the mesh, each firing rule's value against its threshold, the requests in the window, the
+top status codes and response flags, sample request ids, since when, the affected callers
+and a link to the API's per-request drill-down. A resolved message names the edge, the
+rules and how long it fired. Texts respect Block Kit's limits (header 150 characters,
+section 3,000, 10 fields per section).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from alerts.model import Alert, Edge
+from alerts.notify.plan import Notice, NoticeKind
+from alerts.queries import EdgeDetails
+
+Block = dict[str, Any]
+_ICON = {"critical": ":red_circle:", "warning": ":large_orange_circle:", "info": ":large_blue_circle:"}
+_TITLE = {NoticeKind.FIRING: "FIRING", NoticeKind.REMINDER: "STILL FIRING", NoticeKind.RESOLVED: "RESOLVED"}
+
+
+@dataclass(frozen=True)
+class SlackMessage:
+    """What is posted: ``text`` (notification fallback) and ``blocks``."""
+
+    text: str
+    blocks: list[Block] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps({"text": self.text, "blocks": self.blocks}, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, payload: str) -> SlackMessage:
+        data = json.loads(payload)
+        return cls(text=data["text"], blocks=data["blocks"])
+
+
+def escape(text: str) -> str:
+    """Slack mrkdwn escaping of &, < and >."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def describe(alert: Alert) -> str:
+    """``errors 34.5% > 5%``: the alert's value against its threshold, in the rule's unit."""
+    if alert.condition in ("error_rate", "timeout_rate"):
+        noun = "errors" if alert.condition == "error_rate" else "timeouts"
+        return f"{noun} {alert.value:.1%} > {alert.threshold * 100:g}%"
+    if alert.condition == "latency":
+        return f"latency {alert.value:,.0f} ms > {alert.threshold:,.0f} ms"
+    if alert.condition == "timeout_headroom":
+        return f"p99 of successful calls {alert.value:,.0f} ms > {alert.threshold:,.0f} ms (timeout headroom)"
+    return f"error budget burning {alert.value:.1f}x > {alert.threshold:g}x"
+
+
+def _when(moment: datetime) -> str:
+    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time_secs}}|{moment:%Y-%m-%d %H:%M:%S} UTC>"
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes}m" if hours else f"{minutes}m {secs}s"
+
+
+def drilldown_url(public_url: str, edge: Edge, alerts: tuple[Alert, ...]) -> str:
+    """The API's per-request drill-down for the edge, filtered to what the alerts are about."""
+    query = {"source": edge.source_workload, "destination": edge.destination_service, "limit": "100"}
+    conditions = {a.condition for a in alerts}
+    if conditions & {"error_rate", "slo_burn_rate"}:
+        query["status"] = "5xx"
+    elif "timeout_rate" in conditions:
+        query["status"] = "timeout"
+    return f"{public_url.rstrip('/')}/api/v1/requests?{urlencode(query)}"
+
+
+def _top(pairs: list[tuple[Any, int]], limit: int = 4) -> str:
+    return ", ".join(f"`{key}` ×{count:,}" for key, count in pairs[:limit]) or "none"
+
+
+def render(notice: Notice, details: EdgeDetails | None, public_url: str, now: datetime) -> SlackMessage:
+    """The Slack message for ``notice``; ``details`` about the root edge (None for resolved)."""
+    incident = notice.incident
+    edge = incident.edge
+    title = f"{_ICON.get(incident.severity, '')} {_TITLE[notice.kind]} · {incident.severity} · {edge.label}"
+    where = "an external host (outside the mesh)" if edge.external else f"a {edge.destination_kind} in the mesh"
+    if notice.kind is NoticeKind.RESOLVED:
+        lasted = _duration((now - incident.opened_at).total_seconds())
+        text = f"RESOLVED: {edge.label} ({', '.join(incident.rules)}) after {lasted}"
+        body = (
+            f"*{escape(edge.label)}* is healthy again.\n"
+            f"Rules: {escape(', '.join(incident.rules))} · fired {_when(incident.opened_at)} · lasted {lasted}"
+        )
+        return SlackMessage(text, [_header(title), _section(body)])
+
+    causes = "\n".join(f"• *{escape(a.rule)}* ({a.severity}): {escape(describe(a))}" for a in notice.alerts)
+    text = f"{_TITLE[notice.kind]} [{incident.severity}] {edge.label}: " + "; ".join(describe(a) for a in notice.alerts)
+    blocks = [
+        _header(title),
+        _section(f"*Root cause:* `{escape(edge.label)}`, {where}.\n{causes}"),
+    ]
+    since = min(a.active_since for a in notice.alerts)
+    fields = [
+        f"*Severity*\n{incident.severity}",
+        f"*Edge*\n{escape(edge.source_namespace or '-')}/{escape(edge.source_workload)} → "
+        f"{escape(edge.destination_namespace or '-')}/{escape(edge.destination_service)}",
+        f"*Destination*\n{'external host' if edge.external else edge.destination_kind}",
+        f"*Since*\n{_when(since)}",
+    ]
+    if details is not None:
+        fields += [
+            f"*Requests in window*\n{details.requests:,} ({details.errors:,} errors, {details.timeouts:,} timeouts)",
+            f"*Top status codes*\n{_top(details.status_codes)}",
+            f"*Top response flags*\n{_top(details.response_flags)}",
+            "*Sample request ids*\n" + (", ".join(f"`{escape(r)}`" for r in details.sample_request_ids) or "none"),
+        ]
+    blocks.append({"type": "section", "fields": [{"type": "mrkdwn", "text": _cut(f, 2000)} for f in fields[:10]]})
+    if notice.affected:
+        by_edge: dict[Edge, list[Alert]] = {}
+        for alert in notice.affected:
+            by_edge.setdefault(alert.edge, []).append(alert)
+        lines = [
+            f"• `{escape(e.label)}`: " + "; ".join(f"{escape(a.rule)} {escape(describe(a))}" for a in found)
+            for e, found in by_edge.items()
+        ]
+        callers = sorted({a.edge.source_workload for a in notice.affected})
+        blocks.append(_section(f"*Affected callers:* {escape(', '.join(callers))}\n" + "\n".join(lines)))
+        text += f" (affected callers: {', '.join(callers)})"
+    link = drilldown_url(public_url, edge, notice.alerts)
+    footer = f"<{link}|Drill down to requests> · {escape(notice.id)}"
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": footer}]})
+    return SlackMessage(_cut(text, 3000), blocks)
+
+
+def _header(text: str) -> Block:
+    return {"type": "header", "text": {"type": "plain_text", "text": _cut(text, 150), "emoji": True}}
+
+
+def _section(text: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _cut(text, 3000)}}

@@ -1,0 +1,79 @@
+"""Block Kit messages: what they say and Block Kit's limits. Pure."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from alerts.model import Alert, Edge, Status
+from alerts.notify.message import SlackMessage, describe, render
+from alerts.notify.plan import NoticeKind, plan
+from alerts.queries import EdgeDetails
+from alerts.rootcause import attribute
+from tests.alerts.records import STAFF_EXTERNAL, WEBAPP
+
+T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+DETAILS = EdgeDetails(120, 80, 78, [(504, 78), (200, 40), (503, 2)], [("UT", 78), ("URX", 2)], ["req-1", "req-2"])
+
+
+def alert(rule: str, edge: Edge, condition: str, value: float, threshold: float) -> Alert:
+    return Alert(rule, condition, "critical", edge, Status.FIRING, T0, T0, value, threshold, 120)
+
+
+ROOT = alert("edge-timeouts", STAFF_EXTERNAL, "timeout_rate", 0.65, 0.02)
+CALLER = alert("edge-errors", WEBAPP, "error_rate", 0.4, 0.05)
+
+
+def firing_message() -> SlackMessage:
+    notice = plan(attribute([CALLER, ROOT], {}), set(), {}, {}, T0)[0]
+    return render(notice, DETAILS, "https://edgewatch.example.com/", T0 + timedelta(seconds=30))
+
+
+def test_firing_message_names_root_external_values_callers_and_drilldown() -> None:
+    message = firing_message()
+    blob = json.dumps(message.blocks, ensure_ascii=False)
+    assert message.text.startswith("FIRING [critical] staff-service → 2oujlno5e4.execute-api.us-east-1.amazonaws.com")
+    assert "affected callers: webapp" in message.text
+    assert "an external host (outside the mesh)" in blob
+    assert "timeouts 65.0% &gt; 2%" in blob
+    assert "120 (80 errors, 78 timeouts)" in blob
+    assert "`504` ×78" in blob and "`UT` ×78" in blob
+    assert "`req-1`, `req-2`" in blob
+    assert "`webapp → staff-service`: edge-errors errors 40.0% &gt; 5%" in blob
+    assert (
+        "https://edgewatch.example.com/api/v1/requests?source=staff-service&"
+        "destination=2oujlno5e4.execute-api.us-east-1.amazonaws.com&limit=100&status=timeout"
+    ) in blob
+
+
+def test_resolved_message() -> None:
+    incident = plan([ROOT], set(), {}, {}, T0)[0].incident
+    resolved = plan([], set(), {incident.edge.key: incident}, {}, T0 + timedelta(minutes=7))[0]
+    assert resolved.kind is NoticeKind.RESOLVED
+    message = render(resolved, None, "http://x", T0 + timedelta(minutes=7, seconds=5))
+    assert message.text == f"RESOLVED: {STAFF_EXTERNAL.label} (edge-timeouts) after 7m 5s"
+
+
+def test_block_kit_limits_hold_for_long_names() -> None:
+    long = Edge("w" * 200, "ns", "s" * 300 + "<&>", "ns", "service")
+    many = [alert(f"rule-{i}", long, "latency", 1500.0 + i, 1000.0) for i in range(40)]
+    message = render(plan(many, set(), {}, {}, T0)[0], DETAILS, "http://x", T0)
+    header = message.blocks[0]["text"]["text"]
+    assert len(header) <= 150
+    for block in message.blocks:
+        assert len(block.get("text", {}).get("text", "")) <= 3000
+        assert len(block.get("fields", [])) <= 10
+    assert "&lt;&amp;&gt;" in json.dumps(message.blocks)
+    assert SlackMessage.from_json(message.to_json()) == message
+
+
+def test_values_are_described_in_the_rules_unit() -> None:
+    cases = {
+        "latency": ("latency", 1234.0, 1000.0, "latency 1,234 ms > 1,000 ms"),
+        "headroom": ("timeout_headroom", 850.0, 800.0, "p99 of successful calls 850 ms > 800 ms (timeout headroom)"),
+        "burn": ("slo_burn_rate", 20.0, 14.4, "error budget burning 20.0x > 14.4x"),
+        "errors": ("error_rate", 0.123, 0.05, "errors 12.3% > 5%"),
+    }
+    for condition, value, threshold, text in cases.values():
+        assert describe(replace(ROOT, condition=condition, value=value, threshold=threshold)) == text

@@ -1,0 +1,110 @@
+"""Notification planning against the notification log, at explicit times: pure."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from alerts.model import Alert, Status
+from alerts.notify.plan import Incident, Notice, plan
+from alerts.rootcause import attribute
+from tests.alerts.records import STAFF_EXTERNAL, WEBAPP
+
+T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+REPEAT = {"edge-errors": 3600.0, "edge-timeouts": 4 * 3600.0}
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def firing(rule: str, edge=WEBAPP, condition: str = "error_rate", severity: str = "critical") -> Alert:  # type: ignore[no-untyped-def]
+    return Alert(rule, condition, severity, edge, Status.FIRING, T0, T0, 0.5, 0.05, 100)
+
+
+CALLER = firing("edge-errors")
+ROOT = firing("edge-timeouts", STAFF_EXTERNAL, "timeout_rate")
+
+
+class Log:
+    """Plays the notification log: applies every notice's incident, like the queue does."""
+
+    def __init__(self) -> None:
+        self.incidents: dict[str, Incident] = {}
+
+    def run(self, alerts: list[Alert], now: datetime, silenced: set[str] | None = None) -> list[Notice]:
+        notices = plan(attribute(alerts, {}), silenced or set(), self.incidents, REPEAT, now)
+        for notice in notices:
+            self.incidents[notice.incident.edge.key] = notice.incident
+        return notices
+
+
+def kinds(notices: list[Notice]) -> list[tuple[str, str]]:
+    return [(str(n.kind), n.incident.edge.source_workload) for n in notices]
+
+
+def test_one_message_about_the_root_listing_affected_callers() -> None:
+    log = Log()
+    notices = log.run([CALLER, ROOT], at(0))
+    assert kinds(notices) == [("firing", "staff-service")]
+    assert [a.rule for a in notices[0].alerts] == ["edge-timeouts"]
+    assert [a.edge for a in notices[0].affected] == [WEBAPP]
+    assert log.run([CALLER, ROOT], at(1)) == []  # still firing: nothing new
+
+
+def test_reminder_after_the_repeat_interval_then_resolved_once() -> None:
+    log = Log()
+    first = log.run([ROOT], at(0))[0]
+    assert log.run([ROOT], at(239)) == []
+    reminder = log.run([ROOT], at(240))
+    assert kinds(reminder) == [("reminder", "staff-service")]
+    assert reminder[0].id == f"{first.incident.incident_id}:reminder:1"
+    assert log.run([ROOT], at(241)) == []
+    resolved = log.run([], at(250))
+    assert kinds(resolved) == [("resolved", "staff-service")]
+    assert resolved[0].incident.rules == ("edge-timeouts",)
+    assert log.run([], at(251)) == []
+
+
+def test_pending_alerts_do_not_notify() -> None:
+    assert Log().run([replace(ROOT, status=Status.PENDING, fired_at=None)], at(0)) == []
+
+
+def test_root_resolves_while_callers_still_fail_then_they_are_notified_alone() -> None:
+    log = Log()
+    log.run([CALLER, ROOT], at(0))
+    notices = log.run([CALLER], at(5))
+    assert sorted(kinds(notices)) == [("firing", "webapp"), ("resolved", "staff-service")]
+
+
+def test_caller_notified_first_stays_open_as_a_symptom_and_resolves_with_it() -> None:
+    log = Log()
+    assert kinds(log.run([CALLER], at(0))) == [("firing", "webapp")]
+    notices = log.run([CALLER, ROOT], at(1))
+    assert kinds(notices) == [("firing", "staff-service")]
+    assert log.run([CALLER, ROOT], at(200)) == []  # the symptom's incident gets no reminders
+    assert sorted(kinds(log.run([], at(201)))) == [("resolved", "staff-service"), ("resolved", "webapp")]
+
+
+def test_silenced_root_sends_nothing_for_root_or_symptoms() -> None:
+    log = Log()
+    assert log.run([CALLER, ROOT], at(0), silenced={ROOT.id}) == []
+    assert log.run([CALLER, ROOT], at(1), silenced={ROOT.id}) == []
+    assert kinds(log.run([CALLER, ROOT], at(2))) == [("firing", "staff-service")]  # silence over
+
+
+def test_silenced_after_firing_closes_without_a_message() -> None:
+    log = Log()
+    log.run([ROOT], at(0))
+    closed = log.run([ROOT], at(1), silenced={ROOT.id})
+    assert kinds(closed) == [("closed", "staff-service")]
+    assert not closed[0].deliver
+    assert log.run([ROOT], at(2), silenced={ROOT.id}) == []
+
+
+def test_two_rules_on_one_edge_make_one_notification_with_the_worst_severity() -> None:
+    errors = firing("edge-errors", STAFF_EXTERNAL, "error_rate", severity="warning")
+    notices = Log().run([errors, ROOT], at(0))
+    assert len(notices) == 1
+    assert notices[0].incident.severity == "critical"
+    assert [a.rule for a in notices[0].alerts] == ["edge-timeouts", "edge-errors"]
