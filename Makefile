@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	@echo "==> environment ready"
 
 demo: $(STAMP)
-	@bash scripts/demo.sh
+	@$(PYTHON) scripts/demo.py
 
 test: $(STAMP)
 	@bash scripts/local-kafka.sh start

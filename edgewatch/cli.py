@@ -19,6 +19,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from kafka.errors import KafkaError, KafkaTimeoutError
 from pydantic import ValidationError
@@ -26,6 +27,7 @@ from pydantic import ValidationError
 from edgewatch.clickhouse import EngineInUseError, connect
 from edgewatch.migrate import MigrationError, migrate
 from edgewatch.settings import Settings
+from edgewatch.settle import settle, start_settler
 
 log = logging.getLogger("edgewatch")
 
@@ -56,7 +58,14 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
 
     client = connect(settings.clickhouse_url)
     migrate(client, settings.raw_ttl_days)
-    stats = Ingester(settings, client).run(stop=_stop_on_signals(), until_caught_up=args.until_caught_up)
+    stop = _stop_on_signals()
+    if args.until_caught_up:
+        stats = Ingester(settings, client).run(stop=stop, until_caught_up=True)
+        settle(client, datetime.now(UTC))
+    else:
+        settler = start_settler(connect(settings.clickhouse_url), stop)
+        stats = Ingester(settings, client).run(stop=stop)
+        settler.join(timeout=30)
     print(f"ingest: stored {stats.records:,} records from {stats.messages:,} messages in {stats.batches:,} batches")
     return 0
 

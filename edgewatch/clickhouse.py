@@ -41,6 +41,9 @@ def connect(url: str) -> Client:
         password=unquote(parsed.password or ""),
         database=parsed.path.strip("/") or "default",
         secure=parsed.scheme == "https",
+        # No session: a server refuses concurrent queries in one session, and the API shares
+        # its client across worker threads.
+        autogenerate_session_id=False,
     )
 
 

@@ -1,13 +1,13 @@
 """Edge statistics over a time range: one query covers every edge (caller workload -> service).
 
-Every call is counted once (docs/edges.md): the rollups ``edge_minute``/``edge_hour`` hold
-the caller's report of each call (a view), plus the calls only the callee reported once
-:func:`edgewatch.settle.settle` added them; the raw path reads ``requests`` as
+Every call is counted once (docs/edges.md): the rollups (``edge_minute``, ``edge_10min``,
+``edge_hour``) hold the caller's report of each call (views), plus the calls only the callee
+reported once :func:`edgewatch.settle.settle` added them; the raw path reads ``requests`` as
 :mod:`edgewatch.calls` describes.
 
-Ranges of whole minutes read the rollups (whole hours of ``edge_hour`` when the grain
-allows); other ranges and the drill-down read ``requests``. Every value reaches SQL as a
-server-side parameter; SQL text is only ever assembled from the constant fragments below.
+Ranges of whole minutes read the rollups, the coarsest rows that fit; other ranges read
+``requests``. Every value reaches SQL as a server-side parameter; SQL text is only ever
+assembled from constant fragments.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from edgewatch.calls import CALL_AGGREGATES, CALL_ROWS, KEYS, counted_once, epoc
 from edgewatch.health import DEFAULT_THRESHOLDS, Health, HealthThresholds, classify, severity
 
 ROLLUP_RETENTION = timedelta(days=90)
+HOUR_GRAIN = 3600
 
 
 def _ceil(moment: datetime, seconds: int) -> datetime:
@@ -41,11 +42,13 @@ class TimeRange:
     def ending(cls, end: datetime, seconds: int, grain: int | None = None) -> TimeRange:
         """``seconds`` long, ending at ``end`` rounded up to a multiple of ``grain`` seconds.
 
-        ``grain`` defaults to a minute for windows of whole minutes (the current, partial
-        minute is included) and to none for shorter ones (an exact, raw range).
+        ``grain`` defaults to the rollup's: an hour for windows of a day or more in whole hours,
+        a minute for other windows of whole minutes (the current, partial hour or minute is
+        included, so a window covers between ``seconds - grain`` and ``seconds`` of the
+        past), none for shorter ones (an exact, raw range).
         """
         if grain is None:
-            grain = 60 if seconds % 60 == 0 else 0
+            grain = HOUR_GRAIN if seconds >= 86400 and seconds % 3600 == 0 else 60 if seconds % 60 == 0 else 0
         stop = _ceil(end, grain) if grain else end
         return cls(stop - timedelta(seconds=seconds), stop)
 
@@ -95,20 +98,38 @@ class EdgeFilter:
 
 ALL_EDGES = EdgeFilter()
 
+# (table, time column, seconds per row), coarsest first; edge_minute covers any whole minutes.
+ROLLUPS = (("edge_hour", "hour", 3600), ("edge_10min", "start", 600), ("edge_minute", "minute", 60))
 _ROLLUP_COLUMNS = f"{KEYS}, requests, errors, client_errors, timeouts, status_codes, response_flags, latency"
-_MINUTES = "(minute >= toDateTime({%s:UInt32}, 'UTC') AND minute < toDateTime({%s:UInt32}, 'UTC'))"
+
+
+def rollup_pieces(start: int, end: int, grain: int) -> list[tuple[str, str, int, int]]:
+    """[start, end) in epoch seconds (whole minutes) cut into the coarsest rollup rows that lie
+    whole inside it and inside buckets of ``grain`` seconds: (table, column, from, to) each."""
+    levels = [level for level in ROLLUPS if grain % level[2] == 0]
+
+    def cut(a: int, b: int, depth: int) -> list[tuple[str, str, int, int]]:
+        if a >= b:
+            return []
+        table, column, size = levels[depth]
+        first, last = -(-a // size) * size, b // size * size
+        if depth == len(levels) - 1:
+            return [(table, column, a, b)]
+        if first >= last:
+            return cut(a, b, depth + 1)
+        return [*cut(a, first, depth + 1), (table, column, first, last), *cut(last, b, depth + 1)]
+
+    return cut(start, end, 0)
 
 
 def numbers_rows(span: TimeRange, filters: EdgeFilter, grain: int, raw: bool = False) -> tuple[str, dict[str, Any]]:
     """A subquery of rows ``t`` (epoch seconds, a multiple of ``grain``), the keys, counts,
     code and flag maps and ``latency`` states, covering ``span`` once per call.
 
-    Spans of whole minutes with a grain of whole minutes read the rollups: ``edge_hour`` for
-    the whole hours inside the span when ``grain`` is a multiple of an hour, ``edge_minute``
-    for the rest. Others, and every span when ``raw``, read ``requests``.
+    Spans of whole minutes with a grain of whole minutes read the rollups, the coarsest rows
+    that fit (:func:`rollup_pieces`). Others, and every span when ``raw``, read ``requests``.
     """
     where, params = filters.sql()
-    start, end = int(span.start.timestamp()), int(span.end.timestamp())
     params["grain"] = grain
     if raw or not span.whole_minutes or grain % 60:
         params.update(range_params(span.start, span.end))
@@ -116,17 +137,19 @@ def numbers_rows(span: TimeRange, filters: EdgeFilter, grain: int, raw: bool = F
         sql = f"""SELECT {bucket} AS t, {KEYS}, {CALL_AGGREGATES}
             FROM {CALL_ROWS % counted_once(where)} GROUP BY t, {KEYS}"""
         return sql, params
-    first_hour, last_hour = -(-start // 3600) * 3600, end // 3600 * 3600
-    if grain % 3600 or first_hour >= last_hour:
-        first_hour = last_hour = end
-    params.update(m0=start, m1=first_hour, m2=last_hour, m3=end, h0=first_hour, h1=last_hour)
-    minutes = f"({_MINUTES % ('m0', 'm1')} OR {_MINUTES % ('m2', 'm3')})"
-    hours = "hour >= toDateTime({h0:UInt32}, 'UTC') AND hour < toDateTime({h1:UInt32}, 'UTC')"
-    bucket = "intDiv(toUInt32(%s), {grain:UInt32}) * {grain:UInt32}"
-    sql = f"""SELECT {bucket % 'minute'} AS t, {_ROLLUP_COLUMNS} FROM edge_minute WHERE {minutes} AND {where}
-        UNION ALL
-        SELECT {bucket % 'hour'} AS t, {_ROLLUP_COLUMNS} FROM edge_hour WHERE {hours} AND {where}"""
-    return sql, params
+    ranges: dict[tuple[str, str], list[str]] = {}
+    for i, (table, column, a, b) in enumerate(rollup_pieces(int(span.start.timestamp()), int(span.end.timestamp()),
+                                                            grain)):
+        params.update({f"r{i}a": a, f"r{i}b": b})
+        ranges.setdefault((table, column), []).append(
+            f"({column} >= toDateTime({{r{i}a:UInt32}}, 'UTC') AND {column} < toDateTime({{r{i}b:UInt32}}, 'UTC'))"
+        )
+    selects = [
+        f"""SELECT intDiv(toUInt32({column}), {{grain:UInt32}}) * {{grain:UInt32}} AS t, {_ROLLUP_COLUMNS}
+            FROM {table} WHERE ({" OR ".join(conditions)}) AND {where}"""
+        for (table, column), conditions in ranges.items()
+    ]
+    return "\nUNION ALL\n".join(selects), params
 
 
 class EdgeStats(BaseModel):

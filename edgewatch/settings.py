@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     api_port: int = Field(default=8080, ge=1, le=65535)
     api_token: str | None = None
     public_url: str = "http://127.0.0.1:8080"
+    # Edge health (Kiali's defaults), as shares of the requests in the window.
+    health_server_degraded_above: float = Field(default=0.001, ge=0, le=1)
+    health_server_failing_from: float = Field(default=0.10, ge=0, le=1)
+    health_client_degraded_from: float = Field(default=0.10, ge=0, le=1)
+    health_client_failing_from: float = Field(default=0.20, ge=0, le=1)
 
     # Alerts and notifications
     rules_file: Path | None = None

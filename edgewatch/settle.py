@@ -5,7 +5,7 @@ report counts only if no caller's report of the same call exists, which is known
 the caller's report had time to arrive: so :func:`settle` adds them for closed minutes
 older than ``lag`` (2 minutes by default), in chunks of at most an hour, with an
 ``INSERT ... SELECT`` of the callee-only reports (:func:`edgewatch.calls.callee_only`)
-aggregated like the view does. ``edge_hour_mv`` passes them on to ``edge_hour``.
+aggregated like the view does; the views of migration 0003 pass them on to the coarser rollups.
 
 Exactly once: ``edge_settle_log`` records each chunk as started before its insert and as
 done after it. The next call resumes after the last done chunk; a chunk left started (a
@@ -16,12 +16,16 @@ the ingester service call it every ``INTERVAL``). docs/edges.md gives the costs.
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from clickhouse_connect.driver.client import Client
 
 from edgewatch.calls import CALL_AGGREGATES, CALL_ROWS, IN_RANGE, KEYS, callee_only, from_epoch, range_params
+
+log = logging.getLogger(__name__)
 
 LAG = timedelta(minutes=2)
 """How long after a minute closes its callee-only calls are settled: the time a caller's
@@ -109,3 +113,24 @@ def _oldest_callee_minute(client: Client) -> datetime | None:
         "SELECT count(), toUInt32(toStartOfMinute(min(timestamp))) FROM requests WHERE reporter = 'destination'"
     ).result_rows[0]
     return from_epoch(oldest) if count else None
+
+
+def settle_forever(client: Client, stop: threading.Event, interval: timedelta = INTERVAL) -> None:
+    """Call :func:`settle` every ``interval`` (and once at once) until ``stop`` is set.
+
+    A failed call is logged and made again at the next interval; this never raises.
+    """
+    while True:
+        try:
+            settle(client, datetime.now(UTC))
+        except Exception:  # noqa: BLE001 - the next interval retries from the log
+            log.exception("settling callee-only calls failed; retrying in %s", interval)
+        if stop.wait(interval.total_seconds()):
+            return
+
+
+def start_settler(client: Client, stop: threading.Event) -> threading.Thread:
+    """:func:`settle_forever` in a daemon thread of its own (give it its own client)."""
+    thread = threading.Thread(target=settle_forever, args=(client, stop), name="edgewatch-settle", daemon=True)
+    thread.start()
+    return thread

@@ -1,4 +1,4 @@
-"""``edgewatch up``: ingester, API and alert evaluator in one process.
+"""``edgewatch up``: ingester, API and alert evaluator (and the rollup settler) in one process.
 
 The embedded ClickHouse engine allows one process per data folder, so in that mode the
 three services share the process (each with its own client on the shared engine). With a
@@ -20,6 +20,7 @@ from api.app import create_app
 from edgewatch.clickhouse import connect
 from edgewatch.migrate import migrate
 from edgewatch.settings import Settings
+from edgewatch.settle import start_settler
 from ingest.service import Ingester
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ def run_all(settings: Settings, host: str | None = None, port: int | None = None
 
     worker = threading.Thread(target=ingest, name="edgewatch-ingest")
     worker.start()
+    settler = start_settler(connect(settings.clickhouse_url), stop)
     alerts.start()
     log.info("edgewatch up: API on http://%s:%d, ingesting %s from %s",
              server.config.host, server.config.port, settings.kafka_topic, settings.kafka_bootstrap)
@@ -56,5 +58,6 @@ def run_all(settings: Settings, host: str | None = None, port: int | None = None
     finally:
         stop.set()
         worker.join()
+        settler.join(timeout=30)
         alerts.shutdown()
         log.info("edgewatch up: stopped")

@@ -15,6 +15,7 @@ polling (so it stays in the group) instead of buffering more.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -120,12 +121,15 @@ class Ingester:
         consumer = KafkaConsumer(
             bootstrap_servers=self.settings.kafka_bootstrap.split(","),
             group_id=self.settings.kafka_group,
-            client_id="edgewatch-ingest",
+            client_id=f"edgewatch-ingest-{os.getpid()}-{id(self):x}",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=8 * 1024 * 1024,
             fetch_max_bytes=64 * 1024 * 1024,
             max_poll_records=2000,
+            # A topic created just before the consumer joined is otherwise only seen at the
+            # next metadata refresh (5 minutes by default).
+            metadata_max_age_ms=10_000,
         )
         consumer.subscribe([self.settings.kafka_topic], listener=_Rebalance(self, consumer))
         return consumer

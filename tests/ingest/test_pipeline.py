@@ -148,18 +148,23 @@ def test_two_ingesters_in_one_group_share_the_partitions(ch: Client, make_settin
     threads = [threading.Thread(target=i.run, kwargs={"stop": stop}) for i in ingesters]
     for t in threads:
         t.start()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not all(
-        i._kafka is not None and len(i._kafka.assignment()) == 2 for i in ingesters
-    ):
-        time.sleep(0.1)
-    publish(settings, [b"\n".join(native_line(i * 20 + j) for j in range(20)) for i in range(200)])
-    deadline = time.monotonic() + 90
-    while ch.command("SELECT count() FROM requests") < 4_000 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    stop.set()
-    for t in threads:
-        t.join(timeout=60)
+    try:
+        deadline = time.monotonic() + 60
+        sizes: list[int] = []
+        while time.monotonic() < deadline:
+            sizes = [len(i._kafka.assignment()) if i._kafka is not None else 0 for i in ingesters]
+            if sizes == [2, 2]:
+                break
+            time.sleep(0.1)
+        assert sizes == [2, 2], f"the group did not share the 4 partitions within 60 s: {sizes}"
+        publish(settings, [b"\n".join(native_line(i * 20 + j) for j in range(20)) for i in range(200)])
+        deadline = time.monotonic() + 90
+        while ch.command("SELECT count() FROM requests") < 4_000 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
     assert ch.command("SELECT count() FROM requests") == 4_000
     assert ch.command("SELECT uniqExact(request_id) FROM requests") == 4_000
     assert all(i.stats.messages > 0 for i in ingesters), [i.stats for i in ingesters]

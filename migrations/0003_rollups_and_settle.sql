@@ -1,14 +1,15 @@
--- 0003: the hourly edge rollup, and settling callee-only reports into the rollups.
+-- 0003: coarser edge rollups, and settling callee-only reports into the rollups.
 --
--- edge_hour holds the same numbers as edge_minute per hour, fed from edge_minute by a view,
--- so that windows of hours and days merge 60 times fewer latency states (docs/edges.md).
+-- edge_10min and edge_hour hold the same numbers as edge_minute per 10 minutes and per hour,
+-- fed from edge_minute by views, so that long windows merge fewer latency states: a window
+-- reads whole hours, then whole 10 minutes, then minutes (edgewatch/edges.py, docs/edges.md).
 --
 -- edge_minute_mv only takes the caller's report of a call. A call that only the callee
 -- reported (traffic from outside the mesh) is added to edge_minute later by
 -- edgewatch/settle.py, once its minute is old enough that the caller's report, if there is
--- one, has surely arrived. edge_settle_log says which time ranges were settled, so that
--- nothing is added twice: a chunk is logged as started (done = 0) before its insert and as
--- done (done = 1) after it; a chunk left started is redone with the same
+-- one, has surely arrived; the views pass it on. edge_settle_log says which time ranges were
+-- settled, so that nothing is added twice: a chunk is logged as started (done = 0) before its
+-- insert and as done (done = 1) after it; a chunk left started is redone with the same
 -- insert_deduplication_token, which the engine drops if it already stored that insert.
 
 CREATE TABLE IF NOT EXISTS edge_hour
@@ -66,6 +67,60 @@ SELECT
     quantilesTDigestMergeState(0.5, 0.95, 0.99)(latency_ok) AS latency_ok
 FROM edge_minute
 GROUP BY hour, source_workload, source_namespace, destination_service, destination_namespace, destination_kind;
+
+CREATE TABLE IF NOT EXISTS edge_10min
+(
+    start                 DateTime('UTC'),
+    source_workload       LowCardinality(String),
+    source_namespace      LowCardinality(String),
+    destination_service   LowCardinality(String),
+    destination_namespace LowCardinality(String),
+    destination_kind      LowCardinality(String),
+    requests              SimpleAggregateFunction(sum, UInt64),
+    errors                SimpleAggregateFunction(sum, UInt64),
+    client_errors         SimpleAggregateFunction(sum, UInt64),
+    timeouts              SimpleAggregateFunction(sum, UInt64),
+    status_codes          SimpleAggregateFunction(sumMap, Map(UInt16, UInt64)),
+    response_flags        SimpleAggregateFunction(sumMap, Map(String, UInt64)),
+    duration_sum_ms       SimpleAggregateFunction(sum, Float64),
+    timeout_duration_min  SimpleAggregateFunction(min, Float64),
+    latency               AggregateFunction(quantilesTDigest(0.5, 0.95, 0.99), Float64),
+    latency_ok            AggregateFunction(quantilesTDigest(0.5, 0.95, 0.99), Float64)
+)
+ENGINE = AggregatingMergeTree
+PARTITION BY toDate(start)
+ORDER BY (start, source_namespace, source_workload, destination_namespace, destination_service, destination_kind)
+TTL start + toIntervalDay(90)
+SETTINGS non_replicated_deduplication_window = 10000;
+
+INSERT INTO edge_10min
+SELECT
+    toStartOfInterval(minute, toIntervalMinute(10)) AS start,
+    source_workload, source_namespace, destination_service, destination_namespace, destination_kind,
+    sum(requests), sum(errors), sum(client_errors), sum(timeouts),
+    sumMap(status_codes), sumMap(response_flags), sum(duration_sum_ms), min(timeout_duration_min),
+    quantilesTDigestMergeState(0.5, 0.95, 0.99)(latency),
+    quantilesTDigestMergeState(0.5, 0.95, 0.99)(latency_ok)
+FROM edge_minute
+WHERE (SELECT count() FROM edge_10min) = 0
+GROUP BY start, source_workload, source_namespace, destination_service, destination_namespace, destination_kind;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS edge_10min_mv TO edge_10min AS
+SELECT
+    toStartOfInterval(minute, toIntervalMinute(10)) AS start,
+    source_workload, source_namespace, destination_service, destination_namespace, destination_kind,
+    sum(requests) AS requests,
+    sum(errors) AS errors,
+    sum(client_errors) AS client_errors,
+    sum(timeouts) AS timeouts,
+    sumMap(status_codes) AS status_codes,
+    sumMap(response_flags) AS response_flags,
+    sum(duration_sum_ms) AS duration_sum_ms,
+    min(timeout_duration_min) AS timeout_duration_min,
+    quantilesTDigestMergeState(0.5, 0.95, 0.99)(latency) AS latency,
+    quantilesTDigestMergeState(0.5, 0.95, 0.99)(latency_ok) AS latency_ok
+FROM edge_minute
+GROUP BY start, source_workload, source_namespace, destination_service, destination_namespace, destination_kind;
 
 CREATE TABLE IF NOT EXISTS edge_settle_log
 (

@@ -1,0 +1,90 @@
+"""``create_app``: the FastAPI application, built from one Settings object.
+
+Routes: ``/api/v1/...`` (edges, graph, requests, and the alerting service's routes) and
+``/grafana/...`` need the bearer token when ``EDGEWATCH_API_TOKEN`` is set; ``/healthz``,
+``/readyz`` and ``/metrics`` are always open. Nothing is read at import time.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import OperationalError
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+import alerts.http
+from api.deps import Clock, only_known_params, require_token
+from api.routes import edges, grafana, graph, health, requests
+from edgewatch.clickhouse import connect
+from edgewatch.health import HealthThresholds
+from edgewatch.metrics import REGISTRY
+from edgewatch.settings import Settings
+
+API_LATENCY = REGISTRY.histogram(
+    "edgewatch_api_request_duration_seconds", "Time the API took to answer, by method, route and status."
+)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class LatencyMiddleware:
+    """Observes every HTTP request's duration into ``API_LATENCY`` (route templates, not paths)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), "500"
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = str(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            API_LATENCY.observe(time.perf_counter() - started, method=scope["method"], route=route, status=status)
+
+
+async def _clickhouse_unavailable(request: Request, error: Exception) -> JSONResponse:
+    return JSONResponse({"detail": f"ClickHouse failed to answer: {error}"}, status_code=503)
+
+
+def create_app(settings: Settings, client: Client | None = None, clock: Clock = _utcnow) -> FastAPI:
+    """The API over ``client`` (default: ``connect(settings.clickhouse_url)``).
+
+    Migrations are not run here; ``/readyz`` reports pending ones. ``clock`` gives "now"
+    (tests pass a fixed one). ``app.state.alerts`` starts as None for the alerting service.
+    Raises what ``connect`` raises (EngineInUseError for a busy embedded folder).
+    """
+    app = FastAPI(
+        title="Edgewatch",
+        summary="Per-edge request, error and latency numbers of a service mesh, from one record per request.",
+        version="0.1.0",
+    )
+    app.state.settings = settings
+    app.state.client = client if client is not None else connect(settings.clickhouse_url)
+    app.state.thresholds = HealthThresholds.from_settings(settings)
+    app.state.clock = clock
+    app.state.alerts = None
+    app.add_middleware(LatencyMiddleware)
+    app.add_exception_handler(OperationalError, _clickhouse_unavailable)
+
+    guarded = [Depends(require_token), Depends(only_known_params)]
+    for module in (edges, graph, requests, grafana):
+        app.include_router(module.router, dependencies=guarded)
+    app.include_router(alerts.http.router, dependencies=[Depends(require_token)])
+    app.include_router(health.router)
+    return app

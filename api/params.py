@@ -1,0 +1,146 @@
+"""Query parameters shared by the routes: windows, steps, ends, edge filters.
+
+Each dependency validates its parameters against what the data allows and raises
+:class:`fastapi.exceptions.RequestValidationError` (HTTP 422, FastAPI's usual error body)
+with a message that says what is accepted. Values only ever reach SQL as parameters.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, Query
+from fastapi.exceptions import RequestValidationError
+
+from api.deps import NowDep, SettingsDep
+from edgewatch.edges import ROLLUP_RETENTION, EdgeFilter, TimeRange
+
+WINDOW_HELP = "a whole number and a unit s, m, h or d: 30s, 5m, 1h, 24h, 7d"
+MAX_POINTS = 11_000
+_DURATION = re.compile(r"^([1-9][0-9]{0,6})(s|m|h|d)$")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def invalid(name: str, value: object, message: str, where: str = "query") -> RequestValidationError:
+    """A 422 about parameter ``name`` (of the query, or ``where`` else), shaped like FastAPI's own."""
+    return RequestValidationError([{"type": "value_error", "loc": (where, name), "msg": message, "input": value}])
+
+
+def parse_duration(name: str, text: str) -> int:
+    """``"5m"`` -> 300. Raises a 422 naming ``name`` otherwise."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise invalid(name, text, f"{name} {text!r} is not a duration; use {WINDOW_HELP}")
+    return int(match.group(1)) * _UNIT[match.group(2)]
+
+
+def _check_retention(name: str, text: str, seconds: int, retention: timedelta, what: str) -> None:
+    if seconds > retention.total_seconds():
+        raise invalid(name, text, f"{name} {text} reaches beyond the {retention.days} days {what} keeps; "
+                                  f"use at most {retention.days}d")
+
+
+def parse_end(text: str | None, now: datetime) -> datetime:
+    """RFC 3339 with a timezone (``2026-11-26T10:00:00Z``), or ``now`` when absent."""
+    if text is None:
+        return now
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise invalid("end", text, f"end {text!r} is not an RFC 3339 time with a timezone, e.g. 2026-11-26T10:00:00Z")
+    return moment.astimezone(UTC)
+
+
+WindowQuery = Annotated[str, Query(description=f"How far back: {WINDOW_HELP}.")]
+EndQuery = Annotated[str | None, Query(description="End of the window, RFC 3339 (default: now).")]
+
+
+@dataclass(frozen=True)
+class Window:
+    """A validated window: its length, the range read, and the time it was asked at."""
+
+    seconds: int
+    span: TimeRange
+    now: datetime
+
+    def fields(self) -> dict[str, Any]:
+        """The window fields of a response body."""
+        return {"window_seconds": self.seconds, "start": self.span.start, "end": self.span.end}
+
+
+def edge_window(now: NowDep, window: WindowQuery = "5m", end: EndQuery = None) -> Window:
+    """Windows of edge numbers: under a minute from the raw table (exact), else whole minutes
+    of the rollup ending with the minute that holds ``end``."""
+    seconds = parse_duration("window", window)
+    if seconds >= 60 and seconds % 60:
+        raise invalid("window", window, f"window {window}: windows of a minute or more read the per-minute "
+                                        "rollup, so they are whole minutes (e.g. 1m, 2m, 90m)")
+    _check_retention("window", window, seconds, ROLLUP_RETENTION, "the rollup")
+    return Window(seconds, TimeRange.ending(parse_end(end, now), seconds), now)
+
+
+def raw_window(settings: SettingsDep, now: NowDep, window: WindowQuery = "1h", end: EndQuery = None) -> Window:
+    """Windows over individual requests: exact, within the raw table's retention."""
+    seconds = parse_duration("window", window)
+    _check_retention("window", window, seconds, timedelta(days=settings.raw_ttl_days), "the raw request table")
+    return Window(seconds, TimeRange.ending(parse_end(end, now), seconds, grain=0), now)
+
+
+@dataclass(frozen=True)
+class Series:
+    window: Window
+    step: int
+
+
+def series_window(
+    settings: SettingsDep,
+    now: NowDep,
+    window: WindowQuery = "1h",
+    step: Annotated[str, Query(description="Width of each point: 1m or more in whole minutes (rollup), "
+                                           "or seconds over the raw table's retention.")] = "1m",
+    end: EndQuery = None,
+) -> Series:
+    """A window cut in steps aligned to multiples of ``step`` since the epoch."""
+    seconds, step_seconds = parse_duration("window", window), parse_duration("step", step)
+    if step_seconds >= 60 and step_seconds % 60:
+        raise invalid("step", step, f"step {step}: the rollup holds minutes, so steps of a minute or more are "
+                                    "whole minutes (1m, 5m, 1h)")
+    if step_seconds < 60:  # finer than the rollup: only the raw table has it
+        _check_retention("window", window, seconds, timedelta(days=settings.raw_ttl_days),
+                         "the raw request table (read for steps under a minute)")
+    _check_retention("window", window, seconds, ROLLUP_RETENTION, "the rollup")
+    if seconds % step_seconds:
+        raise invalid("step", step, f"window {window} is not a whole number of steps of {step}")
+    if seconds // step_seconds > MAX_POINTS:
+        raise invalid("step", step, f"window {window} in steps of {step} makes over {MAX_POINTS} points; "
+                                    "use a larger step")
+    span = TimeRange.ending(parse_end(end, now), seconds, grain=step_seconds)
+    return Series(Window(seconds, span, now), step_seconds)
+
+
+Kind = Literal["service", "external", "unknown"]
+
+
+def edge_filter(
+    source: Annotated[str | None, Query(description="Caller workload.")] = None,
+    destination: Annotated[str | None, Query(description="Called service or host.")] = None,
+    namespace: Annotated[str | None, Query(description="Namespace of either end.")] = None,
+    kind: Annotated[Kind | None, Query(description="Kind of the called destination.")] = None,
+) -> EdgeFilter:
+    return EdgeFilter(
+        sources=(source,) if source else (),
+        destinations=(destination,) if destination else (),
+        namespace=namespace or None,
+        kind=kind,
+    )
+
+
+EdgeWindowDep = Annotated[Window, Depends(edge_window)]
+RawWindowDep = Annotated[Window, Depends(raw_window)]
+SeriesDep = Annotated[Series, Depends(series_window)]
+EdgeFilterDep = Annotated[EdgeFilter, Depends(edge_filter)]

@@ -1,0 +1,73 @@
+"""Edge numbers: every edge of a window, one edge's time series, a service's neighbours."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from clickhouse_connect.driver.client import Client
+from fastapi import APIRouter, Path, Query, Response
+
+from api.deps import ClientDep, ThresholdsDep
+from api.models import EdgesResponse, ServiceEdgesResponse, TimeseriesResponse, json_response
+from api.params import EdgeFilterDep, EdgeWindowDep, SeriesDep, Window
+from api.routes import API_PREFIX
+from edgewatch.edges import EdgeFilter, edge_stats, edge_timeseries, serving_workloads
+
+router = APIRouter(prefix=API_PREFIX, tags=["edges"])
+
+SERVING_LOOKBACK = timedelta(days=7)
+ServiceName = Annotated[str, Path(description="Service name, as callers address it.")]
+ServiceNamespace = Annotated[str | None, Query(description="The service's namespace (default: any).")]
+
+
+def _workloads(client: Client, window: Window, name: str, namespace: str | None) -> list[str]:
+    """Workloads seen serving service ``name`` in the week before the window's time."""
+    return sorted({
+        item.workload for item in serving_workloads(client, window.now - SERVING_LOOKBACK)
+        if item.service == name and namespace in (None, item.namespace)
+    })
+
+
+@router.get("/edges", response_model=EdgesResponse, summary="Every edge's numbers over a window, worst first")
+def list_edges(
+    client: ClientDep, thresholds: ThresholdsDep, window: EdgeWindowDep, filters: EdgeFilterDep
+) -> Response:
+    edges = edge_stats(client, window.span, window.now, filters, thresholds)
+    return json_response(EdgesResponse(**window.fields(), edges=edges))
+
+
+@router.get("/edges/timeseries", response_model=TimeseriesResponse,
+            summary="Requests, errors, timeouts and latency per step for the matching edges")
+def edge_series(client: ClientDep, series: SeriesDep, filters: EdgeFilterDep) -> Response:
+    window = series.window
+    points = edge_timeseries(client, window.span, series.step, window.now, filters)
+    return json_response(TimeseriesResponse(**window.fields(), step_seconds=series.step, points=points))
+
+
+@router.get("/services/{name}/dependencies", response_model=ServiceEdgesResponse,
+            summary="Outbound edges: what the workloads serving the service call")
+def dependencies(
+    client: ClientDep, thresholds: ThresholdsDep, window: EdgeWindowDep, name: ServiceName,
+    namespace: ServiceNamespace = None,
+) -> Response:
+    """The callers are the workloads seen serving the service in the last week, and a
+    workload named like the service (the Kubernetes habit) when none was seen."""
+    workloads = _workloads(client, window, name, namespace) or [name]
+    filters = EdgeFilter(sources=tuple(workloads), source_namespace=namespace)
+    edges = edge_stats(client, window.span, window.now, filters, thresholds)
+    body = ServiceEdgesResponse(**window.fields(), service=name, namespace=namespace, workloads=workloads, edges=edges)
+    return json_response(body)
+
+
+@router.get("/services/{name}/dependents", response_model=ServiceEdgesResponse,
+            summary="Inbound edges: who calls the service")
+def dependents(
+    client: ClientDep, thresholds: ThresholdsDep, window: EdgeWindowDep, name: ServiceName,
+    namespace: ServiceNamespace = None,
+) -> Response:
+    filters = EdgeFilter(destinations=(name,), destination_namespace=namespace)
+    edges = edge_stats(client, window.span, window.now, filters, thresholds)
+    workloads = _workloads(client, window, name, namespace)
+    body = ServiceEdgesResponse(**window.fields(), service=name, namespace=namespace, workloads=workloads, edges=edges)
+    return json_response(body)

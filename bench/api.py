@@ -1,0 +1,206 @@
+"""Benchmark of the edge API: rollup answers through HTTP against the same answers from raw records.
+
+Loads ``--rows`` requests (default 20,000,000) spread over the last 24 hours and 300 edges
+straight into ``requests`` with one ``INSERT ... SELECT FROM numbers()`` (the views fill the
+rollups as they would from the ingester), settles the callee-only calls, serves the API with
+uvicorn on a free port, then reports medians of:
+
+- ``GET /api/v1/edges?window=1h``, ``GET /api/v1/graph?window=24h`` and a drill-down
+  ``GET /api/v1/requests?...&status=5xx`` through HTTP;
+- the same edge numbers computed by scanning ``requests`` (``edge_stats(raw=True)``,
+  called directly, so the raw side does not even pay for HTTP), and the ratios.
+
+Targets on the 2-core machine: edges 1h < 50 ms, graph 24h < 250 ms, rollup >= 20x raw.
+Runs in its own process with its own engine folder (a temporary one unless ``--path``).
+
+    .venv/bin/python bench/api.py [--rows N] [--path DIR] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from clickhouse_connect.driver.client import Client
+
+# This file is named like the `api` package: import from the repository, not from bench/.
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+from api.app import create_app  # noqa: E402
+from edgewatch.clickhouse import connect  # noqa: E402
+from edgewatch.edges import TimeRange, edge_stats  # noqa: E402
+from edgewatch.migrate import migrate  # noqa: E402
+from edgewatch.settings import Settings  # noqa: E402
+from edgewatch.settle import LAG, settle  # noqa: E402
+
+# Row n belongs to call c (= n, or n - 1 for every tenth row, which is then the callee's own
+# report of call n - 1 when that call stays in the mesh). Edge e = hash(c) % 300 joins
+# workload svc-a-v1 (a = e % 60) to service svc-d; 10 edges go to external hosts and 10
+# come from outside the mesh (reported by the callee only).
+LOAD_SQL = """
+INSERT INTO requests (timestamp, source_workload, source_namespace, destination_service, destination_namespace,
+    destination_workload, destination_kind, reporter, request_protocol, method, path, response_code,
+    response_flags, duration_ms, request_id, trace_id, bytes_sent, bytes_received, kafka_partition, kafka_offset)
+SELECT
+    fromUnixTimestamp64Milli(toInt64({start_ms:Int64} + intDiv(c * 86400000, {rows:UInt64}) + callee_row), 'UTC'),
+    if(outside, 'unknown', 'svc-' || toString(a) || '-v1'),
+    if(outside, '', 'ns-' || toString(a % 4)),
+    if(external, 'api-' || toString(d) || '.example.com', 'svc-' || toString(d)),
+    if(external, '', 'ns-' || toString(d % 4)),
+    if(callee_row OR outside, 'svc-' || toString(d) || '-v1', ''),
+    if(external, 'external', 'service'),
+    if(callee_row OR outside, 'destination', 'source'),
+    'HTTP/1.1', if(h % 5 = 0, 'POST', 'GET'), '/api/items/' || toString(h % 1000),
+    toUInt16(multiIf(e % 17 = 0 AND h % 100 < 8, 503, e % 23 = 0 AND h % 100 < 15, 404,
+                     e % 29 = 0 AND h % 100 < 2, 504, h % 10000 < 5, 500, 200)) AS code,
+    if(code = 504, 'UT', '-'),
+    round(2 + (h % 997) / 10.0 * (1 + e % 5) + if(h % 1000 = 0, 1500, 0), 3),
+    lower(hex(cityHash64(id_source))) || '-' || toString(id_source),
+    lower(hex(cityHash64(c, 1))),
+    h % 5000, h % 3000, 0, number
+FROM
+(
+    SELECT number,
+        if(number % 10 = 9, number - 1, number) AS c,
+        cityHash64(c) AS h,
+        h % 300 AS e, e % 60 AS a, intDiv(e, 60) AS b, (a + 1 + 11 * b) % 60 AS d,
+        (b = 4 AND a % 6 = 0) AS external,
+        (b = 3 AND a % 6 = 0) AS outside,
+        number % 10 = 9 AND NOT external AND NOT outside AS callee_row,
+        if(number % 10 = 9 AND outside, number, c) AS id_source
+    FROM numbers({rows:UInt64})
+)
+"""
+
+
+def load(client: Client, rows: int, start: datetime) -> float:
+    began = time.perf_counter()
+    client.command(LOAD_SQL, parameters={"rows": rows, "start_ms": int(start.timestamp() * 1000)})
+    return time.perf_counter() - began
+
+
+def median_ms(action: Callable[[], Any], runs: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        action()
+    times = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - began)
+    return statistics.median(times) * 1000
+
+
+def serve_in_thread(settings: Settings, client: Client, now: datetime) -> tuple[uvicorn.Server, str]:
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, client, clock=lambda: now),
+                                          host="127.0.0.1", port=0, log_level="warning"))
+    threading.Thread(target=server.run, daemon=True).start()
+    while not server.started:
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    return server, f"http://127.0.0.1:{port}"
+
+
+def compare(client: Client, span: TimeRange, now: datetime) -> int:
+    """Edges whose counts differ between rollup and raw (0 expected once settled)."""
+    rollup = {(e.source, e.destination): e.requests for e in edge_stats(client, span, now)}
+    raw = {(e.source, e.destination): e.requests for e in edge_stats(client, span, now, raw=True)}
+    return sum(1 for key in rollup.keys() | raw.keys() if rollup.get(key) != raw.get(key))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=20_000_000)
+    parser.add_argument("--path", help="engine folder (default: a temporary one, removed afterwards)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = parser.parse_args()
+    path = args.path or tempfile.mkdtemp(prefix="edgewatch-bench-api-")
+    try:
+        run(args.rows, path)
+    finally:
+        if not args.path and not args.keep:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def prepare(client: Client, rows: int, now: datetime) -> None:
+    """Load, settle (timing the backlog, then one minute as in the steady state), merge the rollups."""
+    start = now - timedelta(hours=24)
+    print(f"loading {rows:,} requests over 24 h ...", flush=True)
+    seconds = load(client, rows, start)
+    print(f"  load: {seconds:.1f} s ({rows / seconds:,.0f} rows/s incl. the rollup views)")
+    began = time.perf_counter()
+    chunks = settle(client, now - timedelta(minutes=5) + LAG, max_chunks=48)
+    print(f"  settle, a 24 h backlog: {time.perf_counter() - began:.1f} s in {len(chunks)} chunks")
+    began = time.perf_counter()
+    settle(client, now - timedelta(minutes=4) + LAG)
+    print(f"  settle, one more minute (the steady state, once a minute): {time.perf_counter() - began:.2f} s")
+    settle(client, now + timedelta(minutes=1) + LAG)
+    for table in ("edge_minute", "edge_10min", "edge_hour"):
+        parts = client.command(f"SELECT count() FROM system.parts WHERE active AND table = '{table}'")
+        before = client.command(f"SELECT count() FROM {table}")
+        client.command(f"OPTIMIZE TABLE {table} FINAL")  # what background merges reach for all but recent parts
+        print(f"  {table}: {before:,} rows in {parts} parts, {client.command(f'SELECT count() FROM {table}'):,} merged")
+
+
+def measure(settings: Settings, client: Client, now: datetime) -> dict[str, float]:
+    """Median milliseconds of each answer, through HTTP and by direct calls."""
+    hour, day = TimeRange.ending(now, 3600), TimeRange.ending(now, 86400)
+    differ = compare(client, hour, now), compare(client, day, now)
+    print(f"  edges whose counts differ, rollup vs raw: 1h {differ[0]}, 24h {differ[1]}")
+    server, url = serve_in_thread(settings, client, now)
+    worst = edge_stats(client, hour, now)[0]
+    drill = {"source": worst.source, "destination": worst.destination, "status": "5xx", "limit": 100, "window": "1h"}
+    with httpx.Client(base_url=url, timeout=120) as http:
+        def get(path: str, **params: Any) -> Callable[[], Any]:
+            return lambda: http.get(path, params=params).raise_for_status()
+
+        results = {
+            "edges?window=1h (HTTP)": median_ms(get("/api/v1/edges", window="1h"), 21),
+            "graph?window=24h (HTTP)": median_ms(get("/api/v1/graph", window="24h"), 11),
+            "requests drill-down 1h, 5xx (HTTP)": median_ms(get("/api/v1/requests", **drill), 11),
+            "edges 1h, rollup (function)": median_ms(lambda: edge_stats(client, hour, now), 11),
+            "edges 24h, rollup (function)": median_ms(lambda: edge_stats(client, day, now), 11),
+            "edges 1h, raw scan (function)": median_ms(lambda: edge_stats(client, hour, now, raw=True), 5, 1),
+            "edges 24h, raw scan (function)": median_ms(lambda: edge_stats(client, day, now, raw=True), 3, 1),
+        }
+    server.should_exit = True
+    return results
+
+
+def report(results: dict[str, float]) -> None:
+    print("\nmedians:")
+    for name, value in results.items():
+        print(f"  {name:40s} {value:9.1f} ms")
+    raw_1h, raw_24h = results["edges 1h, raw scan (function)"], results["edges 24h, raw scan (function)"]
+    print("\nratios (raw scan / rollup):")
+    print(f"  1h : {raw_1h / results['edges 1h, rollup (function)']:.1f}x "
+          f"(against HTTP edges: {raw_1h / results['edges?window=1h (HTTP)']:.1f}x)")
+    print(f"  24h: {raw_24h / results['edges 24h, rollup (function)']:.1f}x "
+          f"(against HTTP graph: {raw_24h / results['graph?window=24h (HTTP)']:.1f}x)")
+    print("\ntargets: edges 1h < 50 ms, graph 24h < 250 ms (HTTP), rollup >= 20x raw")
+    print(f"load average during the run (2 cores, shared): {os.getloadavg()[0]:.1f}")
+
+
+def run(rows: int, path: str) -> None:
+    settings = Settings(clickhouse_url=f"chdb://{path}")
+    client = connect(settings.clickhouse_url)
+    migrate(client)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    print(f"engine folder {path}; load average {os.getloadavg()[0]:.1f}")
+    prepare(client, rows, now)
+    report(measure(settings, client, now))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""The API through real HTTP: uvicorn on a free port, and ``serve`` in its own process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from clickhouse_connect.driver.client import Client
+
+from api.app import create_app
+from edgewatch.settings import REPO_ROOT, Settings
+from tests.api.records import call, ingest_lines
+
+pytestmark = pytest.mark.clickhouse
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until_up(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not come up within {timeout} s")
+
+
+@pytest.fixture
+def served(ch: Client, ch_url: str) -> Iterator[str]:
+    """The app over the test engine, served by uvicorn in a thread."""
+    port = free_port()
+    settings = Settings(clickhouse_url=ch_url, api_token="s3cret")
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, ch), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    wait_until_up(url)
+    yield url
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_token_422_and_numbers_over_http(ch: Client, served: str) -> None:
+    now = datetime.now(UTC)
+    records = [call(now - timedelta(seconds=20 + i), "web", "api", 500 if i < 2 else 200) for i in range(30)]
+    ch.raw_insert("ingest_lines", None, ingest_lines(records), fmt="TSVRaw")
+
+    assert httpx.get(f"{served}/api/v1/edges").status_code == 401
+    wrong = httpx.get(f"{served}/api/v1/edges", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401 and "EDGEWATCH_API_TOKEN" in wrong.json()["detail"]
+
+    auth = {"Authorization": "Bearer s3cret"}
+    bad = httpx.get(f"{served}/api/v1/edges", params={"window": "soon"}, headers=auth)
+    assert bad.status_code == 422
+    assert "use a whole number and a unit" in bad.json()["detail"][0]["msg"]
+
+    body = httpx.get(f"{served}/api/v1/edges", params={"window": "2m"}, headers=auth).json()
+    [edge] = body["edges"]
+    assert (edge["source"], edge["destination"], edge["requests"], edge["errors"]) == ("web", "api", 30, 2)
+    assert edge["health"] == "degraded"  # 6.7% server errors
+
+    assert httpx.get(f"{served}/readyz").json() == {"status": "ready"}
+    assert "edgewatch_api_request_duration_seconds" in httpx.get(f"{served}/metrics").text
+
+
+def test_serve_runs_until_sigterm(tmp_path: Path) -> None:
+    """``edgewatch api``'s function, in its own process (its own engine folder). Uvicorn
+    shuts down gracefully, then re-raises the signal so the exit status tells why."""
+    port = free_port()
+    env = {**os.environ, "EDGEWATCH_CLICKHOUSE_URL": f"chdb://{tmp_path / 'ch'}", "EDGEWATCH_LOG_LEVEL": "INFO"}
+    code = f"from api.server import serve; from edgewatch.settings import Settings; serve(Settings(), port={port})"
+    process = subprocess.Popen([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(url)
+        not_ready = httpx.get(f"{url}/readyz")
+        assert not_ready.status_code == 503 and "edgewatch migrate" in not_ready.json()["reason"]
+        process.send_signal(signal.SIGTERM)
+        _, log = process.communicate(timeout=15)
+        assert process.returncode == -signal.SIGTERM
+        assert "Finished server process" in log
+    finally:
+        if process.poll() is None:
+            process.kill()

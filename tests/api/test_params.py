@@ -1,0 +1,99 @@
+"""Parameter validation and the token: answered before any query, so no engine is needed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from edgewatch.settings import Settings
+
+
+class NoClickHouse:
+    """Stands in for the client: these requests must not reach ClickHouse."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"unexpected ClickHouse call: {name}")
+
+
+NOW = datetime(2026, 11, 26, 10, 0, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def api() -> TestClient:
+    settings = Settings(clickhouse_url="chdb:///unused", api_token="s3cret", raw_ttl_days=7)
+    return TestClient(create_app(settings, NoClickHouse(), clock=lambda: NOW))  # type: ignore[arg-type]
+
+
+BEARER = {"Authorization": "Bearer s3cret"}
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "field", "says"),
+    [
+        ("/api/v1/edges", {"window": "5x"}, "window", "30s, 5m, 1h, 24h, 7d"),
+        ("/api/v1/edges", {"window": "-5m"}, "window", "not a duration"),
+        ("/api/v1/edges", {"window": "1.5h"}, "window", "not a duration"),
+        ("/api/v1/edges", {"window": "90s"}, "window", "whole minutes"),
+        ("/api/v1/edges", {"window": "91d"}, "window", "at most 90d"),
+        ("/api/v1/edges", {"kind": "pod"}, "kind", "'service', 'external' or 'unknown'"),
+        ("/api/v1/edges", {"end": "yesterday"}, "end", "RFC 3339"),
+        ("/api/v1/edges", {"end": "2026-11-26T10:00:00"}, "end", "with a timezone"),
+        ("/api/v1/edges", {"windw": "5m"}, "windw", "this route takes: destination, end, kind, namespace"),
+        ("/api/v1/graph", {"window": "0m"}, "window", "not a duration"),
+        ("/api/v1/edges/timeseries", {"step": "90s"}, "step", "whole minutes"),
+        ("/api/v1/edges/timeseries", {"window": "1h", "step": "7m"}, "step", "whole number of steps"),
+        ("/api/v1/edges/timeseries", {"window": "8d", "step": "30s"}, "window", "at most 7d"),
+        ("/api/v1/edges/timeseries", {"window": "7d", "step": "1s"}, "step", "use a larger step"),
+        ("/api/v1/requests", {"status": "6xx"}, "status", "5xx, 4xx"),
+        ("/api/v1/requests", {"status": "1000"}, "status", "a code 0-999"),
+        ("/api/v1/requests", {"window": "8d"}, "window", "at most 7d"),
+        ("/api/v1/requests", {"limit": "0"}, "limit", "greater than or equal to 1"),
+        ("/api/v1/services/reviews/dependents", {"window": "1w"}, "window", "s, m, h or d"),
+    ],
+)
+def test_bad_parameters_get_422_saying_what_is_accepted(
+    api: TestClient, path: str, params: dict[str, str], field: str, says: str
+) -> None:
+    response = api.get(path, params=params, headers=BEARER)
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["query", field]
+    assert says in error["msg"]
+
+
+def test_the_token_guards_api_and_grafana_but_not_operations(api: TestClient) -> None:
+    for path in ("/api/v1/edges", "/api/v1/graph", "/api/v1/requests", "/grafana/"):
+        response = api.get(path)
+        assert response.status_code == 401, path
+        assert response.headers["www-authenticate"] == "Bearer"
+        assert api.get(path, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert api.get("/grafana/", headers=BEARER).json() == {"status": "ok"}
+    assert api.get("/healthz").json() == {"status": "ok"}
+    assert api.get("/metrics").status_code == 200
+
+
+def test_grafana_targets_are_validated(api: TestClient) -> None:
+    body = {"range": {"from": "2026-11-26T09:00:00Z", "to": "2026-11-26T10:00:00Z"},
+            "targets": [{"target": "latency:a->b"}]}
+    response = api.post("/grafana/query", json=body, headers=BEARER)
+    assert response.status_code == 422
+    assert "use one of requests, rps" in response.json()["detail"][0]["msg"]
+    assert api.post("/grafana/search", json={"target": "rate"}, headers=BEARER).json() == ["error_rate", "timeout_rate"]
+
+
+def test_metrics_include_the_api_latency(api: TestClient) -> None:
+    api.get("/api/v1/edges", params={"window": "5x"}, headers=BEARER)
+    text = api.get("/metrics").text
+    assert 'edgewatch_api_request_duration_seconds_count{method="GET",route="/api/v1/edges",status="422"}' in text
+    assert text.startswith("# HELP") and api.get("/metrics").headers["content-type"].startswith("text/plain")
+
+
+def test_openapi_documents_every_route(api: TestClient) -> None:
+    paths = api.get("/openapi.json").json()["paths"]
+    assert {"/api/v1/edges", "/api/v1/edges/timeseries", "/api/v1/graph", "/api/v1/requests",
+            "/api/v1/services/{name}/dependencies", "/api/v1/services/{name}/dependents",
+            "/healthz", "/readyz", "/metrics", "/grafana/query"} <= set(paths)
