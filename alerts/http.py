@@ -12,7 +12,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from clickhouse_connect.driver.client import Client
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from pydantic import AwareDatetime, BaseModel, Field
 
@@ -21,19 +20,10 @@ from alerts.backtest import backtest
 from alerts.model import Alert
 from alerts.rules import Rule, RuleError, load_rules, parse_rule
 from alerts.silences import Silence, expire_silence, get_silence, load_silences, new_silence, save_silence, silenced_ids
-from edgewatch.settings import Settings, parse_duration
+from api.deps import ClientDep, get_settings
+from edgewatch.settings import parse_duration
 
 router = APIRouter(tags=["alerts"])
-
-
-def _client(request: Request) -> Client:
-    client: Client = request.app.state.client
-    return client
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
 
 
 def _rules(request: Request) -> list[Rule]:
@@ -41,10 +31,9 @@ def _rules(request: Request) -> list[Rule]:
     service = getattr(request.app.state, "alerts", None)
     if service is not None:
         return list(service.rules)
-    return load_rules(_settings(request).rules_file)
+    return load_rules(get_settings(request).rules_file)
 
 
-ClientDep = Annotated[Client, Depends(_client)]
 RulesDep = Annotated[list[Rule], Depends(_rules)]
 
 

@@ -149,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # kafka-python logs every failed connection attempt as an error; our own messages say more.
     logging.getLogger("kafka").setLevel(logging.DEBUG if settings.log_level == "DEBUG" else logging.CRITICAL)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every run of every job
     try:
         return int(args.func(settings, args))
     except EngineInUseError as error:
