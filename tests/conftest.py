@@ -6,6 +6,7 @@
   process), migrated once; ``ch`` truncates every data table before the test.
 - ``topic``, ``make_settings``, ``publish``, ``ingest``: a fresh topic per test, settings
   that point at it, publishing raw message values, and the real ingester until caught up.
+- ``slack``: a local HTTP server standing in for Slack, recording what it receives.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from edgewatch.clickhouse import connect
 from edgewatch.migrate import migrate
 from edgewatch.settings import REPO_ROOT, Settings
 from ingest.service import Ingester, IngestStats
+from tests.alerts.slack_server import SlackStandIn, running
 
 TEST_PARTITIONS = 4
 
@@ -112,3 +114,8 @@ def ingest() -> Callable[[Settings], IngestStats]:
         return Ingester(settings).run(until_caught_up=True)
 
     return run
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackStandIn]:
+    yield from running()
