@@ -131,6 +131,11 @@ class Ingester:
             # next metadata refresh (5 minutes by default).
             metadata_max_age_ms=10_000,
         )
+        # Know the topic's partitions before joining the group: a group leader without them
+        # assigns nothing, and the group only rebalances at the next metadata refresh.
+        if not consumer.partitions_for_topic(self.settings.kafka_topic):
+            log.warning("topic %s has no partitions yet on %s; waiting for it to be created",
+                        self.settings.kafka_topic, self.settings.kafka_bootstrap)
         consumer.subscribe([self.settings.kafka_topic], listener=_Rebalance(self, consumer))
         return consumer
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 
 import pytest
 from clickhouse_connect.driver.client import Client
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from edgewatch.clickhouse import connect
@@ -47,7 +48,25 @@ def kafka() -> str:
     bootstrap = os.environ.get("EDGEWATCH_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
     if not _reachable(bootstrap):
         subprocess.run(["bash", str(REPO_ROOT / "scripts" / "local-kafka.sh"), "start"], check=True)
+    _warm_up(bootstrap)
     return bootstrap
+
+
+def _warm_up(bootstrap: str) -> None:
+    """One consumer group round trip, so that a fresh broker has created its offsets topic
+    before the first test's group joins (that creation can take seconds)."""
+    name = "edgewatch-warm-up"
+    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    producer.send(name, b"{}").get(timeout=60)
+    producer.close()
+    consumer = KafkaConsumer(name, bootstrap_servers=bootstrap, group_id=name, auto_offset_reset="earliest")
+    try:
+        deadline = time.monotonic() + 60
+        while not consumer.poll(timeout_ms=1000, max_records=1):
+            assert time.monotonic() < deadline, "the Kafka broker answers, but no consumer group works"
+        consumer.commit()
+    finally:
+        consumer.close()
 
 
 @pytest.fixture(scope="session")
