@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from clickhouse_connect.driver.client import Client
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka.errors import CommitFailedError, RebalanceInProgressError
 from kafka.structs import OffsetAndMetadata
 
 from edgewatch.clickhouse import connect
@@ -90,6 +91,7 @@ class Ingester:
         self._stop = threading.Event()
         self._builders: dict[TopicPartition, BatchBuilder] = {}
         self._stored: queue.Queue[Batch] = queue.Queue()
+        self._to_commit: dict[TopicPartition, OffsetAndMetadata] = {}
         self._write_failed = threading.Event()
         self._lanes: list[_Lane] = []
         self._paused = False
@@ -223,19 +225,32 @@ class Ingester:
 
     # -- step 3: commit -----------------------------------------------------------------
     def _commit_stored(self, consumer: KafkaConsumer) -> None:
-        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        """Commit the offsets of stored batches of the partitions this ingester still owns.
+
+        During a rebalance the commit waits for a later call; a partition that moved to
+        another ingester is left to its new owner, which rebuilds the stored batches exactly.
+        """
         while True:
             try:
                 batch = self._stored.get_nowait()
             except queue.Empty:
                 break
             tp = TopicPartition(batch.topic, batch.partition)
-            if tp not in offsets or offsets[tp].offset < batch.next_offset:
-                offsets[tp] = OffsetAndMetadata(batch.next_offset, "", -1)
+            if tp not in self._to_commit or self._to_commit[tp].offset < batch.next_offset:
+                self._to_commit[tp] = OffsetAndMetadata(batch.next_offset, "", -1)
             self.stats.batches += 1
             self.stats.records += batch.records
-        if offsets:
+        assigned = consumer.assignment()
+        offsets = {tp: offset for tp, offset in self._to_commit.items() if tp in assigned}
+        if not offsets:
+            return
+        try:
             consumer.commit(offsets)
+        except RebalanceInProgressError:
+            return  # retried after the next poll
+        except CommitFailedError as error:
+            log.warning("commit refused (%s); the partitions' new owners will commit them", error)
+        self._to_commit.clear()
 
     def _report(self, consumer: KafkaConsumer, elapsed: float) -> None:
         assigned = list(consumer.assignment())
@@ -248,14 +263,21 @@ class Ingester:
         log.info("ingest: %d records in %d batches (%.0f records/s), lag %d messages",
                  self.stats.records, self.stats.batches, self.stats.records / max(elapsed, 1e-9), lag)
 
-    def _revoked(self, consumer: KafkaConsumer, revoked: list[TopicPartition]) -> None:
-        """Before partitions move: store and commit what was handed off; drop the rest.
+    def _revoked(self, revoked: list[TopicPartition]) -> None:
+        """Before partitions move: store every batch in hand, the open ones too.
 
-        Dropped messages are not committed, so the partition's next owner reads them again.
+        A partition that stays with this ingester keeps its fetch position, so nothing
+        consumed may be dropped here. Runs on kafka-python's IO thread, where the consumer may
+        not be called, so nothing is committed here: a partition that stays is committed by
+        the main loop; the next owner of one that moves rebuilds its stored but uncommitted
+        batches exactly (``ingest_batches``) and their tokens make the engine drop them.
         """
-        self._drain(consumer)
         for tp in revoked:
-            self._builders.pop(tp, None)
+            builder = self._builders.pop(tp, None)
+            if builder is not None:
+                self._hand_off(builder.take())
+        for lane in self._lanes:
+            lane.queue.join()
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -264,7 +286,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         self.consumer = consumer
 
     def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        self.ingester._revoked(self.consumer, list(revoked))
+        self.ingester._revoked(list(revoked))
 
     def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         log.info("assigned partitions: %s", sorted(tp.partition for tp in assigned))

@@ -44,7 +44,6 @@ class BatchWriter:
     def write(self, batch: Batch, token: str) -> bool:
         if not batch.records:
             return True
-        data = b"".join(batch.chunks)
         delay = 0.5
         while True:
             started = time.perf_counter()
@@ -52,7 +51,7 @@ class BatchWriter:
                 self.client.raw_insert(
                     "ingest_lines",
                     None,
-                    data,
+                    (chunk for chunk in batch.chunks),  # streamed to the engine, never joined in memory
                     fmt="TSVRaw",
                     settings={"insert_deduplication_token": token},
                 )

@@ -118,7 +118,7 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS ingest_decode_mv TO ingest_decoded AS
 WITH
     -- A message that is a JSON array arrives as one line; each element is a record. A broken
     -- array stays one document, so that it is dead-lettered as invalid JSON.
-    arrayJoin(if(startsWith(line, '[') AND isValidJSON(line), JSONExtractArrayRaw(line), [line])) AS doc,
+    arrayJoin(if(startsWith(line, '[') AND isValidJSON(line), JSONExtractArrayRaw(line), [line])) AS record,
     -- Every field either format may carry, parsed once. Numbers arrive as their text.
     'Tuple(timestamp Nullable(String), start_time Nullable(String),
            source_workload Nullable(String), source_namespace Nullable(String),
@@ -132,7 +132,7 @@ WITH
            bytes_sent Nullable(String), bytes_received Nullable(String),
            upstream_cluster Nullable(String), authority Nullable(String),
            log Nullable(String), kubernetes Nullable(String))' AS record_type,
-    JSONExtract(doc, record_type) AS outer,
+    JSONExtract(record, record_type) AS outer,
     -- Fluent Bit may carry the access-log line as a JSON string under "log".
     if(startsWith(ifNull(outer.log, ''), '{'), JSONExtract(outer.log, record_type), outer) AS r,
     JSONExtract(ifNull(outer.kubernetes, '{}'),
@@ -176,10 +176,10 @@ SELECT
     topic,
     partition,
     offset,
-    doc,
+    if(error = '', '', record) AS doc,  -- only dead letters need the record as received
     multiIf(
-        NOT (is_envoy OR is_native) AND NOT isValidJSON(doc), 'invalid JSON',
-        NOT (is_envoy OR is_native) AND JSONType(doc) != 'Object', 'not a JSON object',
+        NOT (is_envoy OR is_native) AND NOT isValidJSON(record), 'invalid JSON',
+        NOT (is_envoy OR is_native) AND JSONType(record) != 'Object', 'not a JSON object',
         NOT (is_envoy OR is_native),
             'unknown record format: expected destination_service (Edgewatch record) '
             || 'or start_time/upstream_cluster (Envoy access log)',
