@@ -18,6 +18,7 @@ from clickhouse_connect.driver.client import Client
 
 from alerts.model import Edge, Observation
 from alerts.rules import ErrorRate, Latency, Rule, SloBurnRate, TimeoutHeadroom, TimeoutRate, glob_regex
+from edgewatch.calls import latency_quantiles
 
 KEYS = "source_workload, source_namespace, destination_service, destination_namespace, destination_kind"
 _T = "fromUnixTimestamp64Milli({now_ms:Int64}, 'UTC')"
@@ -72,7 +73,7 @@ def _latency(rule: Rule, now: datetime, condition: Latency) -> tuple[str, dict[s
     params.update(window=int(condition.window), above=condition.above_ms, index=_PERCENTILE_INDEX[condition.percentile])
     sql = f"""WITH {_T} AS t
         SELECT {KEYS}, sum(requests) AS n,
-               quantilesTDigestMerge(0.5, 0.95, 0.99)(latency)[{{index:UInt8}}] AS value,
+               {latency_quantiles("latency")}[{{index:UInt8}}] AS value,
                {{above:Float64}} AS threshold
         FROM edge_minute WHERE {where}
         GROUP BY {KEYS}
@@ -84,7 +85,7 @@ def _headroom(rule: Rule, now: datetime, condition: TimeoutHeadroom) -> tuple[st
     where, params = _scope(rule, now, "window")
     params.update(window=int(condition.window), fraction=condition.fraction)
     recent = f"""SELECT {KEYS}, sum(requests) AS n,
-               quantilesTDigestMerge(0.5, 0.95, 0.99)(latency_ok)[3] AS value
+               {latency_quantiles("latency_ok")}[3] AS value
         FROM edge_minute WHERE {where}
         GROUP BY {KEYS} HAVING n >= {{min_requests:UInt64}}"""
     if condition.timeout_ms is not None:

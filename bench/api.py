@@ -8,7 +8,9 @@ uvicorn on a free port, then reports medians of:
 - ``GET /api/v1/edges?window=1h``, ``GET /api/v1/graph?window=24h`` and a drill-down
   ``GET /api/v1/requests?...&status=5xx`` through HTTP;
 - the same edge numbers computed by scanning ``requests`` (``edge_stats(raw=True)``,
-  called directly, so the raw side does not even pay for HTTP), and the ratios.
+  called directly, so the raw side does not even pay for HTTP), and the ratios;
+- how far the rollup's p50/p95/p99 of the last hour are from the exact percentiles of the raw
+  records (relative error over all edges), and the rollups' size.
 
 Targets on the 2-core machine: edges 1h < 50 ms, graph 24h < 250 ms, rollup >= 20x raw.
 Runs in its own process with its own engine folder (a temporary one unless ``--path``).
@@ -39,6 +41,7 @@ from clickhouse_connect.driver.client import Client
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from api.app import create_app  # noqa: E402
+from edgewatch.calls import CALL_ROWS, KEYS, counted_once, range_params  # noqa: E402
 from edgewatch.clickhouse import connect  # noqa: E402
 from edgewatch.edges import TimeRange, edge_stats  # noqa: E402
 from edgewatch.migrate import migrate  # noqa: E402
@@ -150,7 +153,29 @@ def prepare(client: Client, rows: int, now: datetime) -> None:
         parts = client.command(f"SELECT count() FROM system.parts WHERE active AND table = '{table}'")
         before = client.command(f"SELECT count() FROM {table}")
         client.command(f"OPTIMIZE TABLE {table} FINAL")  # what background merges reach for all but recent parts
-        print(f"  {table}: {before:,} rows in {parts} parts, {client.command(f'SELECT count() FROM {table}'):,} merged")
+        size = client.command(f"SELECT sum(data_compressed_bytes) FROM system.parts WHERE active AND table = '{table}'")
+        print(f"  {table}: {before:,} rows in {parts} parts, {client.command(f'SELECT count() FROM {table}'):,} merged,"
+              f" {size / 1e6:.0f} MB compressed")
+
+
+def percentile_errors(client: Client, span: TimeRange, now: datetime) -> None:
+    """Relative error of the rollup's percentiles against exact ones over the raw records."""
+    exact = {
+        tuple(row[:5]): row[5]
+        for row in client.query(
+            f"""SELECT {KEYS}, quantilesExact(0.5, 0.95, 0.99)(duration_ms)
+                FROM {CALL_ROWS % counted_once()} GROUP BY {KEYS}""",
+            parameters=range_params(span.start, span.end),
+        ).result_rows
+    }
+    errors: list[list[float]] = [[], [], []]
+    for e in edge_stats(client, span, now):
+        truth = exact[(e.source, e.source_namespace, e.destination, e.destination_namespace, e.destination_kind)]
+        for i, (got, want) in enumerate(zip((e.p50_ms, e.p95_ms, e.p99_ms), truth, strict=True)):
+            errors[i].append(abs((got or 0.0) - want) / want * 100)
+    print("  percentiles of 1h, rollup vs exact (relative error over edges, mean / max): "
+          + ", ".join(f"{name} {statistics.mean(e):.2f}% / {max(e):.2f}%"
+                      for name, e in zip(("p50", "p95", "p99"), errors, strict=True)))
 
 
 def measure(settings: Settings, client: Client, now: datetime) -> dict[str, float]:
@@ -158,6 +183,7 @@ def measure(settings: Settings, client: Client, now: datetime) -> dict[str, floa
     hour, day = TimeRange.ending(now, 3600), TimeRange.ending(now, 86400)
     differ = compare(client, hour, now), compare(client, day, now)
     print(f"  edges whose counts differ, rollup vs raw: 1h {differ[0]}, 24h {differ[1]}")
+    percentile_errors(client, hour, now)
     server, url = serve_in_thread(settings, client, now)
     worst = edge_stats(client, hour, now)[0]
     drill = {"source": worst.source, "destination": worst.destination, "status": "5xx", "limit": 100, "window": "1h"}

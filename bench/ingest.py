@@ -73,6 +73,8 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=2_000_000)
     parser.add_argument("--per-message", type=int, default=1000)
     parser.add_argument("--bootstrap", default="127.0.0.1:9092")
+    parser.add_argument("--compression", default="none", choices=["none", "lz4", "zstd", "gzip"],
+                        help="producer compression (none, as `edgewatch produce` and the simulator send)")
     args = parser.parse_args()
 
     subprocess.run(["bash", str(REPO_ROOT / "scripts/local-kafka.sh"), "start"], check=True)
@@ -93,12 +95,13 @@ def main() -> None:
     admin.close()
     t = time.perf_counter()
     producer = KafkaProducer(bootstrap_servers=args.bootstrap, linger_ms=20, batch_size=1 << 20,
-                             max_request_size=8 << 20)
+                             max_request_size=8 << 20,
+                             compression_type=None if args.compression == "none" else args.compression)
     for i, message in enumerate(messages):
         producer.send(settings.kafka_topic, message, partition=i % 4)
     producer.flush()
     producer.close()
-    print(f"published in {time.perf_counter() - t:.1f} s", flush=True)
+    print(f"published in {time.perf_counter() - t:.1f} s ({args.compression})", flush=True)
 
     data = b"\n".join(messages) + b"\n"
     bulk_before = bulk_insert(client, data, args.records)

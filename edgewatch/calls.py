@@ -22,8 +22,34 @@ KEYS = "source_workload, source_namespace, destination_service, destination_name
 
 IS_ERROR = "(code >= 500 OR code = 0)"
 IS_TIMEOUT = "(has(splitByChar(',', flags), 'UT') OR code = 504)"
+
+# Latency is kept as a histogram of log-spaced buckets, Map(bucket -> calls): bucket k holds
+# the durations in (G^(k-1), G^k] ms with G = LATENCY_GROWTH, bucket -118 also everything under
+# 10 microseconds. Histograms merge by adding counts, exactly: a window's percentiles are the
+# same whichever rollup rows (or raw records) it is read from. A percentile is reported as
+# the middle of its bucket, 2 G^k / (1 + G): at most (G - 1) / (G + 1) = 1.96% from the exact
+# value, about 1% on average (docs/edges.md). migrations/0002 repeats LATENCY_BUCKET.
+LATENCY_GROWTH = 1.04
+LATENCY_BUCKET = "toInt16(greatest(-118, least(600, ceil(log(duration_ms) / log(1.04)))))"
+
+
+def latency_histogram(buckets: str) -> str:
+    """SQL: the Map(Int16, UInt64) histogram of ``buckets``, an expression of a sorted Array(Int16)."""
+    starts = f"arrayFilter(i -> i = 1 OR {buckets}[i] != {buckets}[i - 1], arrayEnumerate({buckets}))"
+    counts = f"arrayPopFront(arrayDifference(arrayPushBack({starts}, length({buckets}) + 1)))"
+    return f"mapFromArrays(arrayMap(i -> {buckets}[i], {starts}), arrayMap(n -> toUInt64(n), {counts}))"
+
+
+def latency_quantiles(histograms: str) -> str:
+    """SQL aggregate: [p50, p95, p99] in ms merged from a column of latency histograms, NaNs when empty."""
+    return (f"if(sum(length(mapKeys({histograms}))) = 0, [nan, nan, nan], "
+            f"arrayMap(k -> pow({LATENCY_GROWTH}, k) * {2 / (1 + LATENCY_GROWTH)!r}, "
+            f"quantilesExactWeightedArray(0.5, 0.95, 0.99)(mapKeys({histograms}), mapValues({histograms}))))")
+
+
 # The numbers of a group of calls, exactly as edge_minute_mv (0002) computes them, over rows
-# that carry `code` and `flags` (CALL_ROWS); the column names and types of edge_minute.
+# that carry `code` and `flags` (CALL_ROWS), in two steps: CALL_AGGREGATES per group, then
+# CALL_COLUMNS over its result gives the column names and types of edge_minute.
 CALL_AGGREGATES = f"""count() AS requests,
     countIf({IS_ERROR}) AS errors,
     countIf(code >= 400 AND code < 500) AS client_errors,
@@ -32,8 +58,11 @@ CALL_AGGREGATES = f"""count() AS requests,
     sumMap(map(flags, toUInt64(1))) AS response_flags,
     sum(duration_ms) AS duration_sum_ms,
     min(if({IS_TIMEOUT}, duration_ms, inf)) AS timeout_duration_min,
-    quantilesTDigestState(0.5, 0.95, 0.99)(duration_ms) AS latency,
-    quantilesTDigestStateIf(0.5, 0.95, 0.99)(duration_ms, NOT {IS_ERROR}) AS latency_ok"""
+    arraySort(groupArray({LATENCY_BUCKET})) AS latency_buckets,
+    arraySort(groupArrayIf({LATENCY_BUCKET}, NOT {IS_ERROR})) AS latency_ok_buckets"""
+CALL_COLUMNS = f"""requests, errors, client_errors, timeouts, status_codes, response_flags, duration_sum_ms,
+    timeout_duration_min, {latency_histogram("latency_buckets")} AS latency,
+    {latency_histogram("latency_ok_buckets")} AS latency_ok"""
 CALL_ROWS = "(SELECT *, response_code AS code, toString(response_flags) AS flags FROM requests WHERE %s)"
 
 _MS = "fromUnixTimestamp64Milli({%s:Int64}, 'UTC')"

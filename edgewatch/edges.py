@@ -20,7 +20,18 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 from pydantic import BaseModel
 
-from edgewatch.calls import CALL_AGGREGATES, CALL_ROWS, KEYS, counted_once, epoch_ms, from_epoch, range_params
+from edgewatch.calls import (
+    CALL_AGGREGATES,
+    CALL_COLUMNS,
+    CALL_ROWS,
+    IS_ERROR,
+    KEYS,
+    counted_once,
+    epoch_ms,
+    from_epoch,
+    latency_quantiles,
+    range_params,
+)
 from edgewatch.health import DEFAULT_THRESHOLDS, Health, HealthThresholds, classify, severity
 
 ROLLUP_RETENTION = timedelta(days=90)
@@ -98,56 +109,97 @@ class EdgeFilter:
 
 ALL_EDGES = EdgeFilter()
 
-# (table, time column, seconds per row), coarsest first; edge_minute covers any whole minutes.
+# (table, time column, seconds per row), coarsest first. edge_hour and edge_minute rows lie
+# on multiples of their size; edge_10min has a row starting at every minute (migration 0003).
 ROLLUPS = (("edge_hour", "hour", 3600), ("edge_10min", "start", 600), ("edge_minute", "minute", 60))
-_ROLLUP_COLUMNS = f"{KEYS}, requests, errors, client_errors, timeouts, status_codes, response_flags, latency"
+_SIZE = {table: size for table, _, size in ROLLUPS}
+_COLUMN = {table: column for table, column, _ in ROLLUPS}
+TABLE_COST = 3
+"""What reading one more table costs, in rows per edge (measured with bench/api.py: a table
+read costs a few milliseconds, about as much as merging three more rows of every edge)."""
+
+Piece = tuple[str, str, int, int]
+"""(table, time column, from, to): the rows of ``table`` covering [from, to), epoch seconds.
+For edge_10min, the rows starting at from, from + 10 min, ... (each covers 10 minutes)."""
 
 
-def rollup_pieces(start: int, end: int, grain: int) -> list[tuple[str, str, int, int]]:
-    """[start, end) in epoch seconds (whole minutes) cut into the coarsest rollup rows that lie
-    whole inside it and inside buckets of ``grain`` seconds: (table, column, from, to) each."""
-    levels = [level for level in ROLLUPS if grain % level[2] == 0]
+def rollup_pieces(start: int, end: int, grain: int | None = None) -> list[Piece]:
+    """[start, end) in epoch seconds (whole minutes) cut into rollup rows.
 
-    def cut(a: int, b: int, depth: int) -> list[tuple[str, str, int, int]]:
-        if a >= b:
-            return []
-        table, column, size = levels[depth]
-        first, last = -(-a // size) * size, b // size * size
-        if depth == len(levels) - 1:
-            return [(table, column, a, b)]
-        if first >= last:
-            return cut(a, b, depth + 1)
-        return [*cut(a, first, depth + 1), (table, column, first, last), *cut(last, b, depth + 1)]
+    With a ``grain`` (time series steps, seconds), the coarsest rows that lie whole inside
+    buckets of ``grain`` (10-minute rows only on multiples of 10 minutes). Without, the whole
+    range is one bucket: the cheapest cover, counting rows per edge plus :data:`TABLE_COST` per
+    table, of either 10-minute rows from ``start`` and minutes for the rest, or whole hours
+    with such covers of the partial hours at either end.
+    """
+    if grain is not None:
+        return _aligned(start, end, [level for level in ROLLUPS if grain % level[2] == 0])
+    options = [_ten_minute_cover(start, end)]
+    first_hour, last_hour = -(-start // 3600) * 3600, end // 3600 * 3600
+    if first_hour < last_hour:
+        options.append([*_ten_minute_cover(start, first_hour), ("edge_hour", "hour", first_hour, last_hour),
+                        *_ten_minute_cover(last_hour, end)])
+    return min(options, key=_cost)
 
-    return cut(start, end, 0)
+
+def _aligned(a: int, b: int, levels: list[tuple[str, str, int]]) -> list[Piece]:
+    if a >= b:
+        return []
+    table, column, size = levels[0]
+    first, last = -(-a // size) * size, b // size * size
+    if len(levels) == 1:
+        return [(table, column, a, b)]
+    if first >= last:
+        return _aligned(a, b, levels[1:])
+    return [*_aligned(a, first, levels[1:]), (table, column, first, last), *_aligned(last, b, levels[1:])]
 
 
-def numbers_rows(span: TimeRange, filters: EdgeFilter, grain: int, raw: bool = False) -> tuple[str, dict[str, Any]]:
-    """A subquery of rows ``t`` (epoch seconds, a multiple of ``grain``), the keys, counts,
-    code and flag maps and ``latency`` states, covering ``span`` once per call.
+def _ten_minute_cover(a: int, b: int) -> list[Piece]:
+    """[a, b) as 10-minute rows starting at ``a``, then minutes for the rest."""
+    tens = a + (b - a) // 600 * 600
+    return [piece for piece in (("edge_10min", "start", a, tens), ("edge_minute", "minute", tens, b))
+            if piece[2] < piece[3]]
 
-    Spans of whole minutes with a grain of whole minutes read the rollups, the coarsest rows
-    that fit (:func:`rollup_pieces`). Others, and every span when ``raw``, read ``requests``.
+
+def _cost(pieces: list[Piece]) -> int:
+    return sum((b - a) // _SIZE[table] for table, _, a, b in pieces) + TABLE_COST * len({p[0] for p in pieces})
+
+
+def numbers_rows(
+    span: TimeRange, filters: EdgeFilter, columns: str, grain: int | None = None, raw: bool = False
+) -> tuple[str, dict[str, Any]]:
+    """A subquery of rows ``t`` (epoch seconds, a multiple of ``grain``; 0 without a grain),
+    the keys and ``columns`` (of edge_10min: counts, maps, ``latency`` histograms), covering
+    ``span`` once per call.
+
+    Spans of whole minutes with a grain of whole minutes (or none) read the rollups
+    (:func:`rollup_pieces`). Others, and every span when ``raw``, read ``requests``.
     """
     where, params = filters.sql()
-    params["grain"] = grain
-    if raw or not span.whole_minutes or grain % 60:
+    params["grain"] = grain or 0
+    if raw or not span.whole_minutes or (grain or 60) % 60:
         params.update(range_params(span.start, span.end))
-        bucket = "intDiv(toUInt32(timestamp), {grain:UInt32}) * {grain:UInt32}"
-        sql = f"""SELECT {bucket} AS t, {KEYS}, {CALL_AGGREGATES}
-            FROM {CALL_ROWS % counted_once(where)} GROUP BY t, {KEYS}"""
+        bucket = "intDiv(toUInt32(timestamp), {grain:UInt32}) * {grain:UInt32}" if grain else "0"
+        sql = f"""SELECT t, {KEYS}, {columns} FROM (
+                SELECT t, {KEYS}, {CALL_COLUMNS} FROM (
+                    SELECT {bucket} AS t, {KEYS}, {CALL_AGGREGATES}
+                    FROM {CALL_ROWS % counted_once(where)} GROUP BY t, {KEYS}))"""
         return sql, params
-    ranges: dict[tuple[str, str], list[str]] = {}
+    ranges: dict[str, list[str]] = {}
     for i, (table, column, a, b) in enumerate(rollup_pieces(int(span.start.timestamp()), int(span.end.timestamp()),
                                                             grain)):
         params.update({f"r{i}a": a, f"r{i}b": b})
-        ranges.setdefault((table, column), []).append(
-            f"({column} >= toDateTime({{r{i}a:UInt32}}, 'UTC') AND {column} < toDateTime({{r{i}b:UInt32}}, 'UTC'))"
-        )
+        condition = (f"{column} >= toDateTime({{r{i}a:UInt32}}, 'UTC') "
+                     f"AND {column} < toDateTime({{r{i}b:UInt32}}, 'UTC')")
+        if table == "edge_10min":  # the rows starting every 10 minutes from a; the key's leading expression
+            params[f"r{i}p"] = a // 60 % 10
+            condition = f"toMinute(start) % 10 = {{r{i}p:UInt8}} AND {condition}"
+        ranges.setdefault(table, []).append(f"({condition})")
+    bucket = "intDiv(toUInt32({column}), {{grain:UInt32}}) * {{grain:UInt32}}" if grain else "0"
     selects = [
-        f"""SELECT intDiv(toUInt32({column}), {{grain:UInt32}}) * {{grain:UInt32}} AS t, {_ROLLUP_COLUMNS}
+        f"""SELECT {bucket.format(column=_COLUMN[table])} AS t, {KEYS}, {columns}
             FROM {table} WHERE ({" OR ".join(conditions)}) AND {where}"""
-        for (table, column), conditions in ranges.items()
+        for table, conditions in ranges.items()
     ]
     return "\nUNION ALL\n".join(selects), params
 
@@ -203,10 +255,13 @@ def edge_stats(
     without the rollup (and without waiting for settling), at the cost of a scan.
     Raises clickhouse_connect's errors.
     """
-    rows_sql, params = numbers_rows(span, filters, grain=3600, raw=raw)  # an hour grain: buckets are unused
+    # requests, errors and client errors follow from the status codes: three columns fewer to read
+    rows_sql, params = numbers_rows(span, filters, "timeouts, status_codes, response_flags, latency", raw=raw)
     rows = client.query(
-        f"""SELECT {KEYS}, sum(requests), sum(errors), sum(client_errors), sum(timeouts),
-               sumMap(status_codes), sumMap(response_flags), quantilesTDigestMerge(0.5, 0.95, 0.99)(latency)
+        f"""SELECT {KEYS}, arraySum(mapValues(codes)),
+               arraySum((code, n) -> if({IS_ERROR}, n, 0), mapKeys(codes), mapValues(codes)),
+               arraySum((code, n) -> if(code >= 400 AND code < 500, n, 0), mapKeys(codes), mapValues(codes)),
+               sum(timeouts), sumMap(status_codes) AS codes, sumMap(response_flags), {latency_quantiles("latency")}
             FROM ({rows_sql}) GROUP BY {KEYS}""",
         parameters=params,
     ).result_rows
@@ -251,9 +306,9 @@ def edge_timeseries(
     minute or more read the rollups, so they must be whole minutes. Every step is present,
     empty ones with zero requests.
     """
-    rows_sql, params = numbers_rows(span, filters, grain=step)
+    rows_sql, params = numbers_rows(span, filters, "requests, errors, timeouts, latency", grain=step)
     rows = client.query(
-        f"""SELECT t, sum(requests), sum(errors), sum(timeouts), quantilesTDigestMerge(0.5, 0.95, 0.99)(latency)
+        f"""SELECT t, sum(requests), sum(errors), sum(timeouts), {latency_quantiles("latency")}
             FROM ({rows_sql}) GROUP BY t""",
         parameters=params,
     ).result_rows

@@ -23,7 +23,16 @@ from datetime import UTC, datetime, timedelta
 
 from clickhouse_connect.driver.client import Client
 
-from edgewatch.calls import CALL_AGGREGATES, CALL_ROWS, IN_RANGE, KEYS, callee_only, from_epoch, range_params
+from edgewatch.calls import (
+    CALL_AGGREGATES,
+    CALL_COLUMNS,
+    CALL_ROWS,
+    IN_RANGE,
+    KEYS,
+    callee_only,
+    from_epoch,
+    range_params,
+)
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +89,10 @@ def _settle_chunk(client: Client, chunk: Chunk, redo: bool = False) -> None:
         _log(client, chunk, done=False)
     client.command(
         f"""INSERT INTO edge_minute ({_COLUMNS})
-            SELECT toStartOfMinute(timestamp) AS minute, {KEYS}, {CALL_AGGREGATES}
-            FROM {CALL_ROWS % (IN_RANGE + " AND " + callee_only())}
-            GROUP BY minute, {KEYS}""",
+            SELECT minute, {KEYS}, {CALL_COLUMNS} FROM (
+                SELECT toStartOfMinute(timestamp) AS minute, {KEYS}, {CALL_AGGREGATES}
+                FROM {CALL_ROWS % (IN_RANGE + " AND " + callee_only())}
+                GROUP BY minute, {KEYS})""",
         parameters=range_params(chunk.start, chunk.end),
         settings={"insert_deduplication_token": chunk.token},
     )

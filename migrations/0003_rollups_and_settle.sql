@@ -1,8 +1,13 @@
 -- 0003: coarser edge rollups, and settling callee-only reports into the rollups.
 --
--- edge_10min and edge_hour hold the same numbers as edge_minute per 10 minutes and per hour,
--- fed from edge_minute by views, so that long windows merge fewer latency states: a window
--- reads whole hours, then whole 10 minutes, then minutes (edgewatch/edges.py, docs/edges.md).
+-- edge_hour holds the numbers of edge_minute per hour. edge_10min holds them per 10 minutes
+-- starting at every minute: the row of `start` covers [start, start + 10 min), so the 10
+-- minutes of edge_minute starting at minute m feed the rows of m - 9 ... m. A window of whole
+-- minutes of any alignment is then a few rows of one table (an hour: 6 rows per edge), and
+-- series steps of 10 minutes read the rows whose start is a multiple of 10 minutes (the
+-- ORDER BY puts the rows of each minute-of-ten together). edgewatch/edges.py picks the rows,
+-- docs/edges.md gives the costs. Both are fed from edge_minute by views; edge_10min leaves out
+-- latency_ok, which only the alert rules read (from edge_minute).
 --
 -- edge_minute_mv only takes the caller's report of a call. A call that only the callee
 -- reported (traffic from outside the mesh) is added to edge_minute later by
@@ -28,14 +33,14 @@ CREATE TABLE IF NOT EXISTS edge_hour
     response_flags        SimpleAggregateFunction(sumMap, Map(String, UInt64)),
     duration_sum_ms       SimpleAggregateFunction(sum, Float64),
     timeout_duration_min  SimpleAggregateFunction(min, Float64),
-    latency               AggregateFunction(quantilesTDigest(0.5, 0.95, 0.99), Float64),
-    latency_ok            AggregateFunction(quantilesTDigest(0.5, 0.95, 0.99), Float64)
+    latency               SimpleAggregateFunction(sumMap, Map(Int16, UInt64)),
+    latency_ok            SimpleAggregateFunction(sumMap, Map(Int16, UInt64))
 )
 ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(hour)
 ORDER BY (hour, source_namespace, source_workload, destination_namespace, destination_service, destination_kind)
 TTL hour + toIntervalDay(90)
-SETTINGS non_replicated_deduplication_window = 10000;
+SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 1024;
 
 -- A database that had data before this migration: its minutes so far, once. This runs
 -- before the view exists, at service start, before ingesting.
@@ -45,8 +50,7 @@ SELECT
     source_workload, source_namespace, destination_service, destination_namespace, destination_kind,
     sum(requests), sum(errors), sum(client_errors), sum(timeouts),
     sumMap(status_codes), sumMap(response_flags), sum(duration_sum_ms), min(timeout_duration_min),
-    quantilesTDigestMergeState(0.5, 0.95, 0.99)(latency),
-    quantilesTDigestMergeState(0.5, 0.95, 0.99)(latency_ok)
+    sumMap(latency), sumMap(latency_ok)
 FROM edge_minute
 WHERE (SELECT count() FROM edge_hour) = 0
 GROUP BY hour, source_workload, source_namespace, destination_service, destination_namespace, destination_kind;
@@ -63,8 +67,8 @@ SELECT
     sumMap(response_flags) AS response_flags,
     sum(duration_sum_ms) AS duration_sum_ms,
     min(timeout_duration_min) AS timeout_duration_min,
-    quantilesTDigestMergeState(0.5, 0.95, 0.99)(latency) AS latency,
-    quantilesTDigestMergeState(0.5, 0.95, 0.99)(latency_ok) AS latency_ok
+    sumMap(latency) AS latency,
+    sumMap(latency_ok) AS latency_ok
 FROM edge_minute
 GROUP BY hour, source_workload, source_namespace, destination_service, destination_namespace, destination_kind;
 
@@ -84,43 +88,31 @@ CREATE TABLE IF NOT EXISTS edge_10min
     response_flags        SimpleAggregateFunction(sumMap, Map(String, UInt64)),
     duration_sum_ms       SimpleAggregateFunction(sum, Float64),
     timeout_duration_min  SimpleAggregateFunction(min, Float64),
-    latency               AggregateFunction(quantilesTDigest(0.5, 0.95, 0.99), Float64),
-    latency_ok            AggregateFunction(quantilesTDigest(0.5, 0.95, 0.99), Float64)
+    latency               SimpleAggregateFunction(sumMap, Map(Int16, UInt64))
 )
 ENGINE = AggregatingMergeTree
 PARTITION BY toDate(start)
-ORDER BY (start, source_namespace, source_workload, destination_namespace, destination_service, destination_kind)
+-- readers select the rows of one minute-of-ten (toMinute(start) % 10), which lie together
+ORDER BY (toMinute(start) % 10, start, source_namespace, source_workload, destination_namespace, destination_service,
+          destination_kind)
 TTL start + toIntervalDay(90)
-SETTINGS non_replicated_deduplication_window = 10000;
+SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 1024;
 
 INSERT INTO edge_10min
 SELECT
-    toStartOfInterval(minute, toIntervalMinute(10)) AS start,
+    minute - toIntervalMinute(arrayJoin(range(10))) AS start,
     source_workload, source_namespace, destination_service, destination_namespace, destination_kind,
-    sum(requests), sum(errors), sum(client_errors), sum(timeouts),
-    sumMap(status_codes), sumMap(response_flags), sum(duration_sum_ms), min(timeout_duration_min),
-    quantilesTDigestMergeState(0.5, 0.95, 0.99)(latency),
-    quantilesTDigestMergeState(0.5, 0.95, 0.99)(latency_ok)
+    requests, errors, client_errors, timeouts, status_codes, response_flags, duration_sum_ms, timeout_duration_min, latency
 FROM edge_minute
-WHERE (SELECT count() FROM edge_10min) = 0
-GROUP BY start, source_workload, source_namespace, destination_service, destination_namespace, destination_kind;
+WHERE (SELECT count() FROM edge_10min) = 0;
 
+-- Each minute row goes to the 10 rows that cover it; the table adds them up as it merges.
 CREATE MATERIALIZED VIEW IF NOT EXISTS edge_10min_mv TO edge_10min AS
 SELECT
-    toStartOfInterval(minute, toIntervalMinute(10)) AS start,
+    minute - toIntervalMinute(arrayJoin(range(10))) AS start,
     source_workload, source_namespace, destination_service, destination_namespace, destination_kind,
-    sum(requests) AS requests,
-    sum(errors) AS errors,
-    sum(client_errors) AS client_errors,
-    sum(timeouts) AS timeouts,
-    sumMap(status_codes) AS status_codes,
-    sumMap(response_flags) AS response_flags,
-    sum(duration_sum_ms) AS duration_sum_ms,
-    min(timeout_duration_min) AS timeout_duration_min,
-    quantilesTDigestMergeState(0.5, 0.95, 0.99)(latency) AS latency,
-    quantilesTDigestMergeState(0.5, 0.95, 0.99)(latency_ok) AS latency_ok
-FROM edge_minute
-GROUP BY start, source_workload, source_namespace, destination_service, destination_namespace, destination_kind;
+    requests, errors, client_errors, timeouts, status_codes, response_flags, duration_sum_ms, timeout_duration_min, latency
+FROM edge_minute;
 
 CREATE TABLE IF NOT EXISTS edge_settle_log
 (

@@ -39,8 +39,8 @@ def test_rollup_counts_each_call_once(mesh: Mesh) -> None:
     elapsed = (mesh.now - mesh.now.replace(second=0) + timedelta(minutes=4)).total_seconds()
     assert reviews["rps"] == pytest.approx(210 / elapsed, rel=1e-4)
     durations = [i + 1.0 for i in range(200)] + [50.0] * 10
-    for key, q in (("p50_ms", 0.5), ("p95_ms", 0.95), ("p99_ms", 0.99)):
-        assert reviews[key] == pytest.approx(exact_quantile(durations, q), abs=0.02 * 200)
+    for key, q in (("p50_ms", 0.5), ("p95_ms", 0.95), ("p99_ms", 0.99)):  # the histogram's 2% (docs/edges.md)
+        assert reviews[key] == pytest.approx(exact_quantile(durations, q), rel=0.02)
     assert edges[("reviews-v1", "details")]["health"] == "degraded"  # 15% client errors
     stripe = edges[("productpage", "api.stripe.com")]
     assert (stripe["destination_kind"], stripe["requests"], stripe["errors"]) == ("external", 20, 2)
@@ -154,11 +154,10 @@ def test_grafana_query_serves_time_series_and_the_edge_table(mesh: Mesh) -> None
 
 def test_the_rollup_agrees_with_a_scan_of_raw_records_once_settled(mesh: Mesh) -> None:
     settle(mesh.client, mesh.now + LAG + timedelta(minutes=1))
-    span = TimeRange.ending(mesh.now, 600)
-    rollup = {(e.source, e.destination): e for e in edge_stats(mesh.client, span, mesh.now)}
-    raw = {(e.source, e.destination): e for e in edge_stats(mesh.client, span, mesh.now, raw=True)}
-    assert rollup.keys() == raw.keys()
-    for pair, edge in rollup.items():
-        assert edge.model_dump(exclude={"p50_ms", "p95_ms", "p99_ms"}) == raw[pair].model_dump(
-            exclude={"p50_ms", "p95_ms", "p99_ms"}), pair
-        assert edge.p99_ms == pytest.approx(raw[pair].p99_ms, rel=0.05)
+    for seconds in (300, 600, 3600, 5400, 86400):  # minutes, 10-minute rows of any start, hours
+        span = TimeRange.ending(mesh.now, seconds)
+        rollup = {(e.source, e.destination): e for e in edge_stats(mesh.client, span, mesh.now)}
+        raw = {(e.source, e.destination): e for e in edge_stats(mesh.client, span, mesh.now, raw=True)}
+        assert rollup.keys() == raw.keys()
+        for pair, edge in rollup.items():  # latency histograms merge exactly: percentiles too are the same
+            assert edge == raw[pair], (seconds, pair)

@@ -44,27 +44,36 @@ def minutes(hh: int, mm: int) -> int:
 @pytest.mark.parametrize(
     ("start", "end", "grain", "pieces"),
     [
-        (minutes(9, 14), minutes(10, 14), 3600, [
-            ("edge_minute", minutes(9, 14), minutes(9, 20)),
-            ("edge_10min", minutes(9, 20), minutes(10, 10)),
+        # a window (no grain): 10-minute rows from its start, whatever the alignment
+        (minutes(9, 14), minutes(10, 14), None, [("edge_10min", minutes(9, 14), minutes(10, 14))]),
+        (minutes(9, 17), minutes(10, 14), None, [
+            ("edge_10min", minutes(9, 17), minutes(10, 7)),
+            ("edge_minute", minutes(10, 7), minutes(10, 14)),
+        ]),
+        (minutes(9, 14), minutes(11, 14), None, [("edge_10min", minutes(9, 14), minutes(11, 14))]),
+        (minutes(9, 3), minutes(9, 8), None, [("edge_minute", minutes(9, 3), minutes(9, 8))]),
+        # ... or whole hours when they save rows
+        (minutes(9, 0), minutes(11, 0), None, [("edge_hour", minutes(9, 0), minutes(11, 0))]),
+        (minutes(8, 14) - 86400, minutes(10, 14), None, [
+            ("edge_10min", minutes(8, 14) - 86400, minutes(8, 54) - 86400),
+            ("edge_minute", minutes(8, 54) - 86400, minutes(9, 0) - 86400),
+            ("edge_hour", minutes(9, 0) - 86400, minutes(10, 0)),
+            ("edge_10min", minutes(10, 0), minutes(10, 10)),
             ("edge_minute", minutes(10, 10), minutes(10, 14)),
         ]),
-        (minutes(9, 14), minutes(11, 14), 3600, [
-            ("edge_minute", minutes(9, 14), minutes(9, 20)),
-            ("edge_10min", minutes(9, 20), minutes(10, 0)),
-            ("edge_hour", minutes(10, 0), minutes(11, 0)),
-            ("edge_10min", minutes(11, 0), minutes(11, 10)),
-            ("edge_minute", minutes(11, 10), minutes(11, 14)),
-        ]),
-        (minutes(9, 0), minutes(11, 0), 3600, [("edge_hour", minutes(9, 0), minutes(11, 0))]),
+        # time series: rows inside steps, 10-minute rows on multiples of 10 minutes
         (minutes(9, 14), minutes(10, 14), 60, [("edge_minute", minutes(9, 14), minutes(10, 14))]),
         (minutes(9, 15), minutes(10, 15), 300, [("edge_minute", minutes(9, 15), minutes(10, 15))]),
         (minutes(9, 0), minutes(10, 0), 1200, [("edge_10min", minutes(9, 0), minutes(10, 0))]),
-        (minutes(9, 3), minutes(9, 8), 3600, [("edge_minute", minutes(9, 3), minutes(9, 8))]),
+        (minutes(9, 20), minutes(11, 20), 3600, [
+            ("edge_10min", minutes(9, 20), minutes(10, 0)),
+            ("edge_hour", minutes(10, 0), minutes(11, 0)),
+            ("edge_10min", minutes(11, 0), minutes(11, 20)),
+        ]),
     ],
 )
-def test_rollup_pieces_use_the_coarsest_rows_that_fit(
-    start: int, end: int, grain: int, pieces: list[tuple[str, int, int]]
+def test_rollup_pieces_read_few_rows(
+    start: int, end: int, grain: int | None, pieces: list[tuple[str, int, int]]
 ) -> None:
     found = rollup_pieces(start, end, grain)
     assert [(table, a, b) for table, _, a, b in found] == pieces
