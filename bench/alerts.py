@@ -39,6 +39,7 @@ from alerts.notify.senders import ConsoleSender, WebhookSender  # noqa: E402
 from alerts.queries import observe  # noqa: E402
 from alerts.rules import load_rules  # noqa: E402
 from alerts.service import AlertService  # noqa: E402
+from edgewatch.calls import LATENCY_BUCKET  # noqa: E402
 from edgewatch.clickhouse import connect  # noqa: E402
 from edgewatch.migrate import migrate  # noqa: E402
 from edgewatch.settings import Settings  # noqa: E402
@@ -68,9 +69,10 @@ def load_edges(client: Client, edges: int, hours: int, end: datetime) -> int:
             map('-', requests - errors, 'UT', errors),
             toFloat64(60 * 25),
             if(errors > 0, 1000., inf),
-            arrayReduce('quantilesTDigestState(0.5, 0.95, 0.99)',
-                        [20., 25., 30. + number % 50, if(errors > 0, 1000., 40.)]),
-            arrayReduce('quantilesTDigestState(0.5, 0.95, 0.99)', [20., 25., 30. + number % 50])
+            arrayReduce('sumMap', arrayMap(duration_ms -> map({LATENCY_BUCKET}, toUInt64(1)),
+                                           [20., 25., 30. + number % 50, if(errors > 0, 1000., 40.)])),
+            arrayReduce('sumMap', arrayMap(duration_ms -> map({LATENCY_BUCKET}, toUInt64(1)),
+                                           [20., 25., 30. + number % 50]))
         FROM numbers({edges * minutes})""",
         parameters={"start": start, "fault": end - timedelta(minutes=3)},
     )

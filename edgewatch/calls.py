@@ -19,18 +19,24 @@ SLACK = timedelta(seconds=60)
 """How far apart the caller's and the callee's timestamps of one call may be (clock skew)."""
 
 KEYS = "source_workload, source_namespace, destination_service, destination_namespace, destination_kind"
+EDGE = ("concat(source_workload, '\\x1f', source_namespace, '\\x1f', destination_service, '\\x1f', "
+        "destination_namespace, '\\x1f', destination_kind)")
+"""The five keys as one string, a column of the rollups (0002, 0003): one key groups faster than five."""
+EDGE_SEPARATOR = "\x1f"
 
 IS_ERROR = "(code >= 500 OR code = 0)"
 IS_TIMEOUT = "(has(splitByChar(',', flags), 'UT') OR code = 504)"
 
 # Latency is kept as a histogram of log-spaced buckets, Map(bucket -> calls): bucket k holds
-# the durations in (G^(k-1), G^k] ms with G = LATENCY_GROWTH, bucket -118 also everything under
+# the durations in (10^((k-1)/60), 10^(k/60)] ms, 60 buckets per power of ten, so that round
+# thresholds (1, 10, 100, 1000 ms) are bucket bounds; bucket -120 also holds everything under
 # 10 microseconds. Histograms merge by adding counts, exactly: a window's percentiles are the
-# same whichever rollup rows (or raw records) it is read from. A percentile is reported as
-# the middle of its bucket, 2 G^k / (1 + G): at most (G - 1) / (G + 1) = 1.96% from the exact
-# value, about 1% on average (docs/edges.md). migrations/0002 repeats LATENCY_BUCKET.
-LATENCY_GROWTH = 1.04
-LATENCY_BUCKET = "toInt16(greatest(-118, least(600, ceil(log(duration_ms) / log(1.04)))))"
+# same whichever rollup rows (or raw records) they are read from. A percentile is reported as
+# the middle of its bucket, 2 G^k / (1 + G) with G = 10^(1/60): at most (G - 1) / (G + 1) =
+# 1.92% from the exact value, about 1% on average (docs/edges.md). migrations/0002 repeats
+# LATENCY_BUCKET.
+LATENCY_GROWTH = 10 ** (1 / 60)
+LATENCY_BUCKET = "toInt16(greatest(-120, least(600, ceil(60 * log10(duration_ms)))))"
 
 
 def latency_histogram(buckets: str) -> str:
@@ -40,11 +46,21 @@ def latency_histogram(buckets: str) -> str:
     return f"mapFromArrays(arrayMap(i -> {buckets}[i], {starts}), arrayMap(n -> toUInt64(n), {counts}))"
 
 
+LATENCY_BUCKETS = "quantilesExactWeightedArray(0.5, 0.95, 0.99)(mapKeys(latency), mapValues(latency))"
+"""SQL aggregate: the buckets of p50, p95 and p99 of the merged ``latency`` histograms
+(:func:`bucket_ms` gives milliseconds; an empty group gives bucket 0, so count the calls)."""
+
+
+def bucket_ms(bucket: int) -> float:
+    """The middle of a latency bucket, in ms: within 1.92% of every duration in the bucket."""
+    return float(10 ** (bucket / 60) * 2 / (1 + LATENCY_GROWTH))
+
+
 def latency_quantiles(histograms: str) -> str:
     """SQL aggregate: [p50, p95, p99] in ms merged from a column of latency histograms, NaNs when empty."""
     return (f"if(sum(length(mapKeys({histograms}))) = 0, [nan, nan, nan], "
-            f"arrayMap(k -> pow({LATENCY_GROWTH}, k) * {2 / (1 + LATENCY_GROWTH)!r}, "
-            f"quantilesExactWeightedArray(0.5, 0.95, 0.99)(mapKeys({histograms}), mapValues({histograms}))))")
+            f"arrayMap(k -> pow(10, k / 60) * {2 / (1 + LATENCY_GROWTH)!r}, "
+            f"{LATENCY_BUCKETS.replace('latency', histograms)}))")
 
 
 # The numbers of a group of calls, exactly as edge_minute_mv (0002) computes them, over rows

@@ -5,13 +5,14 @@ Every call is counted once (docs/edges.md): the rollups (``edge_minute``, ``edge
 reported once :func:`edgewatch.settle.settle` added them; the raw path reads ``requests`` as
 :mod:`edgewatch.calls` describes.
 
-Ranges of whole minutes read the rollups, the coarsest rows that fit; other ranges read
-``requests``. Every value reaches SQL as a server-side parameter; SQL text is only ever
+Ranges of whole minutes read the rollups, as few rows as cover them (:func:`rollup_pieces`);
+other ranges read ``requests``. Every value reaches SQL as a server-side parameter; SQL text is only ever
 assembled from constant fragments.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,12 +25,14 @@ from edgewatch.calls import (
     CALL_AGGREGATES,
     CALL_COLUMNS,
     CALL_ROWS,
-    IS_ERROR,
+    EDGE,
+    EDGE_SEPARATOR,
     KEYS,
+    LATENCY_BUCKETS,
+    bucket_ms,
     counted_once,
     epoch_ms,
     from_epoch,
-    latency_quantiles,
     range_params,
 )
 from edgewatch.health import DEFAULT_THRESHOLDS, Health, HealthThresholds, classify, severity
@@ -115,8 +118,10 @@ ROLLUPS = (("edge_hour", "hour", 3600), ("edge_10min", "start", 600), ("edge_min
 _SIZE = {table: size for table, _, size in ROLLUPS}
 _COLUMN = {table: column for table, column, _ in ROLLUPS}
 TABLE_COST = 3
-"""What reading one more table costs, in rows per edge (measured with bench/api.py: a table
+"""What reading one more table costs, in rows per edge (measured on bench/api.py's data: a table
 read costs a few milliseconds, about as much as merging three more rows of every edge)."""
+
+_ROLLUP_COLUMNS = f"{KEYS}, edge, requests, errors, client_errors, timeouts, status_codes, response_flags, latency"
 
 Piece = tuple[str, str, int, int]
 """(table, time column, from, to): the rows of ``table`` covering [from, to), epoch seconds.
@@ -165,25 +170,27 @@ def _cost(pieces: list[Piece]) -> int:
     return sum((b - a) // _SIZE[table] for table, _, a, b in pieces) + TABLE_COST * len({p[0] for p in pieces})
 
 
-def numbers_rows(
-    span: TimeRange, filters: EdgeFilter, columns: str, grain: int | None = None, raw: bool = False
+def grouped_query(
+    span: TimeRange, filters: EdgeFilter, select: str, group_by: str, grain: int | None = None, raw: bool = False
 ) -> tuple[str, dict[str, Any]]:
-    """A subquery of rows ``t`` (epoch seconds, a multiple of ``grain``; 0 without a grain),
-    the keys and ``columns`` (of edge_10min: counts, maps, ``latency`` histograms), covering
-    ``span`` once per call.
+    """``SELECT {select} ... GROUP BY {group_by}`` over the calls of ``span`` matching
+    ``filters``, counted once, and its parameters.
 
-    Spans of whole minutes with a grain of whole minutes (or none) read the rollups
-    (:func:`rollup_pieces`). Others, and every span when ``raw``, read ``requests``.
+    ``select`` and ``group_by`` may use the columns of edge_10min (keys, ``edge``, counts, maps,
+    ``latency`` histograms) and ``t``, epoch seconds rounded down to a multiple of ``grain``
+    (0 without a grain). Spans of whole minutes with a grain of whole minutes (or none) read the
+    rollups (:func:`rollup_pieces`); others, and every span when ``raw``, read ``requests``.
     """
     where, params = filters.sql()
     params["grain"] = grain or 0
     if raw or not span.whole_minutes or (grain or 60) % 60:
         params.update(range_params(span.start, span.end))
         bucket = "intDiv(toUInt32(timestamp), {grain:UInt32}) * {grain:UInt32}" if grain else "0"
-        sql = f"""SELECT t, {KEYS}, {columns} FROM (
-                SELECT t, {KEYS}, {CALL_COLUMNS} FROM (
+        sql = f"""SELECT {select} FROM (
+                SELECT t, {KEYS}, {EDGE} AS edge, {CALL_COLUMNS} FROM (
                     SELECT {bucket} AS t, {KEYS}, {CALL_AGGREGATES}
-                    FROM {CALL_ROWS % counted_once(where)} GROUP BY t, {KEYS}))"""
+                    FROM {CALL_ROWS % counted_once(where)} GROUP BY t, {KEYS}))
+            GROUP BY {group_by}"""
         return sql, params
     ranges: dict[str, list[str]] = {}
     for i, (table, column, a, b) in enumerate(rollup_pieces(int(span.start.timestamp()), int(span.end.timestamp()),
@@ -196,12 +203,16 @@ def numbers_rows(
             condition = f"toMinute(start) % 10 = {{r{i}p:UInt8}} AND {condition}"
         ranges.setdefault(table, []).append(f"({condition})")
     bucket = "intDiv(toUInt32({column}), {{grain:UInt32}}) * {{grain:UInt32}}" if grain else "0"
-    selects = [
-        f"""SELECT {bucket.format(column=_COLUMN[table])} AS t, {KEYS}, {columns}
-            FROM {table} WHERE ({" OR ".join(conditions)}) AND {where}"""
-        for table, conditions in ranges.items()
-    ]
-    return "\nUNION ALL\n".join(selects), params
+    sources = {table: f"{table} WHERE ({' OR '.join(conditions)}) AND {where}" for table, conditions in ranges.items()}
+    if len(sources) == 1:  # the common case (an hour: edge_10min): no subquery, which costs a little
+        ((table, source),) = sources.items()
+        t = bucket.format(column=_COLUMN[table])
+        return f"WITH {t} AS t SELECT {select} FROM {source} GROUP BY {group_by}", params
+    union = "\nUNION ALL\n".join(
+        f"SELECT {bucket.format(column=_COLUMN[table])} AS t, {_ROLLUP_COLUMNS} FROM {source}"
+        for table, source in sources.items()
+    )
+    return f"SELECT {select} FROM ({union}) GROUP BY {group_by}", params
 
 
 class EdgeStats(BaseModel):
@@ -231,8 +242,14 @@ def _ratio(part: int, whole: int) -> float:
     return round(part / whole, 6) if whole else 0.0
 
 
-def _percentiles(values: list[float]) -> list[float | None]:
-    return [None if math.isnan(v) else round(v, 3) for v in values]
+@functools.cache
+def _bucket_ms(bucket: int) -> float:
+    return round(bucket_ms(bucket), 3)
+
+
+def _percentiles(buckets: list[int], calls: int) -> list[float | None]:
+    """p50, p95, p99 in ms from the buckets :data:`LATENCY_BUCKETS` gave for ``calls`` calls."""
+    return [_bucket_ms(b) if calls else None for b in buckets]
 
 
 def worst_first(edge: EdgeStats) -> tuple[int, float, float, int]:
@@ -255,27 +272,22 @@ def edge_stats(
     without the rollup (and without waiting for settling), at the cost of a scan.
     Raises clickhouse_connect's errors.
     """
-    # requests, errors and client errors follow from the status codes: three columns fewer to read
-    rows_sql, params = numbers_rows(span, filters, "timeouts, status_codes, response_flags, latency", raw=raw)
-    rows = client.query(
-        f"""SELECT {KEYS}, arraySum(mapValues(codes)),
-               arraySum((code, n) -> if({IS_ERROR}, n, 0), mapKeys(codes), mapValues(codes)),
-               arraySum((code, n) -> if(code >= 400 AND code < 500, n, 0), mapKeys(codes), mapValues(codes)),
-               sum(timeouts), sumMap(status_codes) AS codes, sumMap(response_flags), {latency_quantiles("latency")}
-            FROM ({rows_sql}) GROUP BY {KEYS}""",
-        parameters=params,
-    ).result_rows
+    sql, params = grouped_query(
+        span, filters, f"""edge, sum(requests), sum(errors), sum(client_errors), sum(timeouts), sumMap(status_codes),
+            sumMap(response_flags), {LATENCY_BUCKETS}""", "edge", raw=raw)
+    rows = client.query(sql, parameters=params).result_rows
     elapsed = span.elapsed(now)
     edges = []
-    for src, src_ns, dst, dst_ns, kind, requests, errors, client_errors, timeouts, codes, flags, quantiles in rows:
-        p50, p95, p99 = _percentiles(quantiles)
+    for edge, requests, errors, client_errors, timeouts, codes, flags, buckets in rows:
+        src, src_ns, dst, dst_ns, kind = edge.split(EDGE_SEPARATOR)
+        p50, p95, p99 = _percentiles(buckets, requests)
         edges.append(EdgeStats(
             source=src, source_namespace=src_ns, destination=dst, destination_namespace=dst_ns,
             destination_kind=kind, requests=requests, rps=round(requests / elapsed, 6) if elapsed else 0.0,
             errors=errors, error_rate=_ratio(errors, requests), client_errors=client_errors,
             timeouts=timeouts, timeout_rate=_ratio(timeouts, requests), p50_ms=p50, p95_ms=p95, p99_ms=p99,
-            status_codes={str(code): n for code, n in sorted(codes.items()) if n},
-            response_flags={flag: n for flag, n in sorted(flags.items()) if n},
+            status_codes={str(code): n for code, n in codes.items() if n},  # sumMap sorts its keys
+            response_flags={flag: n for flag, n in flags.items() if n},
             health=classify(requests, errors, client_errors, thresholds),
         ))
     return sorted(edges, key=worst_first)
@@ -306,19 +318,16 @@ def edge_timeseries(
     minute or more read the rollups, so they must be whole minutes. Every step is present,
     empty ones with zero requests.
     """
-    rows_sql, params = numbers_rows(span, filters, "requests, errors, timeouts, latency", grain=step)
-    rows = client.query(
-        f"""SELECT t, sum(requests), sum(errors), sum(timeouts), {latency_quantiles("latency")}
-            FROM ({rows_sql}) GROUP BY t""",
-        parameters=params,
-    ).result_rows
+    sql, params = grouped_query(span, filters, f"t, sum(requests), sum(errors), sum(timeouts), {LATENCY_BUCKETS}",
+                                "t", grain=step)
+    rows = client.query(sql, parameters=params).result_rows
     by_step = {int(t): row for t, *row in rows}
     points = []
     first = int(span.start.timestamp()) // step * step
     for t in range(first, int(span.end.timestamp()), step):
-        requests, errors, timeouts, quantiles = by_step.get(t, (0, 0, 0, [math.nan] * 3))
+        requests, errors, timeouts, buckets = by_step.get(t, (0, 0, 0, [0, 0, 0]))
         elapsed = TimeRange(from_epoch(t), from_epoch(t + step)).elapsed(now)
-        p50, p95, p99 = _percentiles(quantiles)
+        p50, p95, p99 = _percentiles(buckets, requests)
         points.append(EdgePoint(
             t=from_epoch(t), requests=requests, rps=round(requests / elapsed, 6) if elapsed else 0.0,
             errors=errors, error_rate=_ratio(errors, requests), timeouts=timeouts,

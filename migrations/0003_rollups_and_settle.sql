@@ -25,6 +25,9 @@ CREATE TABLE IF NOT EXISTS edge_hour
     destination_service   LowCardinality(String),
     destination_namespace LowCardinality(String),
     destination_kind      LowCardinality(String),
+    -- the five keys as one string (edgewatch/calls.py's EDGE): one key groups faster than five
+    edge                  LowCardinality(String) MATERIALIZED concat(source_workload, '\x1f', source_namespace, '\x1f',
+                              destination_service, '\x1f', destination_namespace, '\x1f', destination_kind),
     requests              SimpleAggregateFunction(sum, UInt64),
     errors                SimpleAggregateFunction(sum, UInt64),
     client_errors         SimpleAggregateFunction(sum, UInt64),
@@ -80,6 +83,9 @@ CREATE TABLE IF NOT EXISTS edge_10min
     destination_service   LowCardinality(String),
     destination_namespace LowCardinality(String),
     destination_kind      LowCardinality(String),
+    -- the five keys as one string (edgewatch/calls.py's EDGE): one key groups faster than five
+    edge                  LowCardinality(String) MATERIALIZED concat(source_workload, '\x1f', source_namespace, '\x1f',
+                              destination_service, '\x1f', destination_namespace, '\x1f', destination_kind),
     requests              SimpleAggregateFunction(sum, UInt64),
     errors                SimpleAggregateFunction(sum, UInt64),
     client_errors         SimpleAggregateFunction(sum, UInt64),
@@ -96,7 +102,8 @@ PARTITION BY toDate(start)
 ORDER BY (toMinute(start) % 10, start, source_namespace, source_workload, destination_namespace, destination_service,
           destination_kind)
 TTL start + toIntervalDay(90)
-SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 1024;
+-- small granules: an hour of one edge is 6 rows, of 300 edges 1,800 rows
+SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 256;
 
 INSERT INTO edge_10min
 SELECT

@@ -109,6 +109,10 @@ def test_timeseries_per_step(mesh: Mesh) -> None:
     assert points[0]["requests"] == 0 and points[0]["p99_ms"] is None  # the minute before any traffic
     fine = mesh.api.get("/api/v1/edges/timeseries", params={**params, "window": "30s", "step": "10s"}).json()
     assert sum(p["requests"] for p in fine["points"]) == 10 and len(fine["points"]) == 3
+    # steps of 10 minutes read the 10-minute rows that start on multiples of 10 minutes, once each
+    tens = mesh.api.get("/api/v1/edges/timeseries", params={**params, "window": "1h", "step": "10m"}).json()
+    assert len(tens["points"]) == 6 and sum(p["requests"] for p in tens["points"]) == 210
+    assert sum(p["errors"] for p in tens["points"]) == 20
 
 
 def test_service_dependencies_and_dependents(mesh: Mesh) -> None:
