@@ -8,8 +8,9 @@ Steps, each with one job (arroyo's shape):
    batch is retried until it is stored (ingest/writer.py);
 3. commit: the consumer thread commits a partition's offsets only after its batch was stored.
 
-Backpressure: while two batches per lane wait, the consumer pauses its partitions and keeps
-polling (so it stays in the group) instead of buffering more.
+Backpressure: while two batches wait for a writer, the consumer fetches nothing more (its
+group membership is kept by kafka-python's own heartbeat thread for max_poll_interval_ms,
+5 minutes) instead of buffering more.
 """
 
 from __future__ import annotations
@@ -94,7 +95,6 @@ class Ingester:
         self._to_commit: dict[TopicPartition, OffsetAndMetadata] = {}
         self._write_failed = threading.Event()
         self._lanes: list[_Lane] = []
-        self._paused = False
         self._topic_ids: dict[str, str] = {}
         self._kafka: KafkaConsumer | None = None
 
@@ -132,6 +132,9 @@ class Ingester:
             # A topic created just before the consumer joined is otherwise only seen at the
             # next metadata refresh (5 minutes by default).
             metadata_max_age_ms=10_000,
+            # Kafka's own default since 3.0; kafka-python's 10 s drops a busy process from the
+            # group when its IO thread misses a few heartbeats.
+            session_timeout_ms=45_000,
         )
         # Know the topic's partitions before joining the group: a group leader without them
         # assigns nothing, and the group only rebalances at the next metadata refresh.
@@ -146,7 +149,12 @@ class Ingester:
         started = last_report = time.monotonic()
         while not self._stop.is_set() and not self._write_failed.is_set():
             self._commit_stored(consumer)
-            self._apply_backpressure(consumer)
+            if any(lane.queue.qsize() >= QUEUED_PER_LANE for lane in self._lanes):
+                # Backpressure: fetch nothing more until a writer catches up. (Not pause():
+                # kafka-python 3.0.12 consumers were seen to stop fetching after a resume.)
+                # Heartbeats go on in kafka-python's IO thread meanwhile.
+                time.sleep(0.02)
+                continue
             polled = consumer.poll(timeout_ms=100)
             now = time.monotonic()
             for tp, messages in polled.items():
@@ -213,14 +221,6 @@ class Ingester:
             topic_id = self._kafka._cluster.topic_id(batch.topic)  # kafka-python's metadata
             self._topic_ids[batch.topic] = str(topic_id or batch.topic)
         return f"{self._topic_ids[batch.topic]}/{batch.dedup_token}"
-
-    def _apply_backpressure(self, consumer: KafkaConsumer) -> None:
-        busy = any(lane.queue.qsize() >= QUEUED_PER_LANE for lane in self._lanes)
-        if busy and not self._paused:
-            consumer.pause(*consumer.assignment())
-        elif not busy and self._paused:
-            consumer.resume(*consumer.paused())
-        self._paused = busy
 
     def _drain(self, consumer: KafkaConsumer) -> None:
         """Wait until every handed-off batch is stored (or given up), then commit."""
