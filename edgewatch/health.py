@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from edgewatch.settings import Settings
+
 
 class Health(StrEnum):
     HEALTHY = "healthy"
@@ -57,10 +59,14 @@ class HealthThresholds:
             raise ValueError("health thresholds: client_degraded_from must not exceed client_failing_from")
 
     @classmethod
-    def from_settings(cls, settings: object) -> HealthThresholds:
-        """Thresholds from ``settings.health_<field>``; Kiali's defaults for fields it lacks."""
-        values = {name: float(getattr(settings, f"health_{name}", default)) for name, default in vars(cls()).items()}
-        return cls(**values)
+    def from_settings(cls, settings: Settings) -> HealthThresholds:
+        """Thresholds from the ``EDGEWATCH_HEALTH_*`` settings (Kiali's defaults)."""
+        return cls(
+            server_degraded_above=settings.health_server_degraded_above,
+            server_failing_from=settings.health_server_failing_from,
+            client_degraded_from=settings.health_client_degraded_from,
+            client_failing_from=settings.health_client_failing_from,
+        )
 
 
 DEFAULT_THRESHOLDS = HealthThresholds()

@@ -141,7 +141,7 @@ class Ingester:
         if not consumer.partitions_for_topic(self.settings.kafka_topic):
             log.warning("topic %s has no partitions yet on %s; waiting for it to be created",
                         self.settings.kafka_topic, self.settings.kafka_bootstrap)
-        consumer.subscribe([self.settings.kafka_topic], listener=_Rebalance(self, consumer))
+        consumer.subscribe([self.settings.kafka_topic], listener=_Rebalance(self))
         return consumer
 
     def _consume(self, consumer: KafkaConsumer, until_caught_up: bool) -> None:
@@ -286,9 +286,8 @@ class Ingester:
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, ingester: Ingester, consumer: KafkaConsumer) -> None:
+    def __init__(self, ingester: Ingester) -> None:
         self.ingester = ingester
-        self.consumer = consumer
 
     def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         self.ingester._revoked(list(revoked))

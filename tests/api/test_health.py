@@ -3,6 +3,7 @@
 import pytest
 
 from edgewatch.health import DEFAULT_THRESHOLDS, Health, HealthThresholds, classify, worst
+from edgewatch.settings import Settings
 
 
 @pytest.mark.parametrize(
@@ -32,11 +33,9 @@ def test_thresholds_are_configurable() -> None:
     assert classify(1000, 10, 0, strict) is Health.FAILING
 
 
-def test_thresholds_come_from_settings_fields_when_present() -> None:
-    class WithFields:
-        health_client_degraded_from = 0.05
-
-    thresholds = HealthThresholds.from_settings(WithFields())
+def test_thresholds_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EDGEWATCH_HEALTH_CLIENT_DEGRADED_FROM", "0.05")
+    thresholds = HealthThresholds.from_settings(Settings())
     assert thresholds.client_degraded_from == 0.05
     assert thresholds.server_failing_from == DEFAULT_THRESHOLDS.server_failing_from
 

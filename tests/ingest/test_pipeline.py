@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from edgewatch.settings import Settings
 from ingest.batches import Batch
 from ingest.service import Ingester
 from ingest.writer import BatchWriter
@@ -198,6 +197,3 @@ def test_writer_gives_up_only_when_stopped(ch: Client) -> None:
         ch.command("ATTACH TABLE ingest_lines")
     assert ch.command("SELECT count() FROM requests") == 0
 
-
-def test_settings_point_at_the_test_topic(make_settings) -> None:
-    assert isinstance(make_settings(), Settings)
