@@ -30,14 +30,22 @@ from kafka.structs import OffsetAndMetadata
 from edgewatch.clickhouse import connect
 from edgewatch.metrics import REGISTRY
 from edgewatch.settings import Settings
+from ingest import fastrecv
 from ingest.batches import Batch, BatchBuilder, stored_batch_ends
 from ingest.writer import BatchWriter
 
 log = logging.getLogger(__name__)
 
 LAG = REGISTRY.gauge("edgewatch_consumer_lag", "Messages published but not yet stored, per partition.")
+CONSUMER_RESTARTS = REGISTRY.counter(
+    "edgewatch_consumer_restarts_total", "Kafka consumers replaced because they stopped fetching while behind.")
 QUEUED_PER_LANE = 2
 ASSIGNMENT_TIMEOUT_S = 60.0
+STALL_AFTER_S = 30.0
+
+
+class _Stalled(Exception):
+    """The consumer fetches nothing although its partitions have messages."""
 
 
 @dataclass
@@ -97,6 +105,7 @@ class Ingester:
         self._lanes: list[_Lane] = []
         self._topic_ids: dict[str, str] = {}
         self._kafka: KafkaConsumer | None = None
+        self.stall_after_s = STALL_AFTER_S
 
     # -- public -------------------------------------------------------------------------
     def run(self, stop: threading.Event | None = None, until_caught_up: bool = False) -> IngestStats:
@@ -109,17 +118,23 @@ class Ingester:
             for i in range(self.settings.ingest_writers)
         ]
         try:
-            self._consume(consumer, until_caught_up)
+            while True:
+                try:
+                    self._consume(consumer, until_caught_up)
+                    break
+                except _Stalled:
+                    self._kafka = consumer = self._replace_consumer(consumer)
             self._flush_all()
             self._drain(consumer)
         finally:
             for lane in self._lanes:
                 lane.close()
-            consumer.close(autocommit=False)
+            self._kafka.close(autocommit=False)
         return self.stats
 
     # -- step 1: poll and batch ---------------------------------------------------------
     def _consumer(self) -> KafkaConsumer:
+        fastrecv.install()
         consumer = KafkaConsumer(
             bootstrap_servers=self.settings.kafka_bootstrap.split(","),
             group_id=self.settings.kafka_group,
@@ -146,7 +161,7 @@ class Ingester:
 
     def _consume(self, consumer: KafkaConsumer, until_caught_up: bool) -> None:
         targets: dict[TopicPartition, int] | None = None
-        started = last_report = time.monotonic()
+        started = last_report = last_records = time.monotonic()
         while not self._stop.is_set() and not self._write_failed.is_set():
             self._commit_stored(consumer)
             if any(lane.queue.qsize() >= QUEUED_PER_LANE for lane in self._lanes):
@@ -154,9 +169,15 @@ class Ingester:
                 # kafka-python 3.0.12 consumers were seen to stop fetching after a resume.)
                 # Heartbeats go on in kafka-python's IO thread meanwhile.
                 time.sleep(0.02)
+                last_records = time.monotonic()
                 continue
             polled = consumer.poll(timeout_ms=100)
             now = time.monotonic()
+            if polled:
+                last_records = now
+            elif now - last_records >= self.stall_after_s:
+                quiet, last_records = now - last_records, now
+                self._check_stalled(consumer, quiet)
             for tp, messages in polled.items():
                 builder = self._builders.get(tp) or self._new_builder(tp, messages[0].offset)
                 for message in messages:
@@ -221,6 +242,40 @@ class Ingester:
             topic_id = self._kafka._cluster.topic_id(batch.topic)  # kafka-python's metadata
             self._topic_ids[batch.topic] = str(topic_id or batch.topic)
         return f"{self._topic_ids[batch.topic]}/{batch.dedup_token}"
+
+    # -- a consumer that stopped fetching ------------------------------------------------
+    def _check_stalled(self, consumer: KafkaConsumer, quiet: float) -> None:
+        """Raise :class:`_Stalled` when a partition has messages but nothing came for ``quiet`` s.
+
+        kafka-python 3.0.12 consumers were seen, rarely, to stop fetching for good while
+        behind (polls return nothing, heartbeats go on; see docs/records.md). A new consumer
+        resumes from the committed offsets.
+        """
+        assigned = list(consumer.assignment())
+        if not assigned:
+            return
+        ends = consumer.end_offsets(assigned)
+        behind = {tp: ends[tp] - consumer.position(tp) for tp in assigned if ends[tp] > consumer.position(tp)}
+        if not behind:
+            return
+        fetcher = getattr(consumer, "_fetcher", None)
+        log.warning(
+            "no records fetched for %.0f s while %d messages wait on partitions %s (kafka-python state: "
+            "pending fetches to nodes %s, fetchable partitions %s); replacing the consumer",
+            quiet, sum(behind.values()), sorted(tp.partition for tp in behind),
+            getattr(fetcher, "_nodes_with_pending_fetch_requests", "?"),
+            sorted(tp.partition for tp in fetcher._fetchable_partitions()) if fetcher else "?",
+        )
+        CONSUMER_RESTARTS.inc()
+        raise _Stalled
+
+    def _replace_consumer(self, consumer: KafkaConsumer) -> KafkaConsumer:
+        """Store and commit what is in hand, leave the group, and join again with a new consumer."""
+        self._flush_all()
+        self._drain(consumer)
+        consumer.close(autocommit=False)
+        self._builders.clear()  # the new consumer starts at the committed offsets
+        return self._consumer()
 
     def _drain(self, consumer: KafkaConsumer) -> None:
         """Wait until every handed-off batch is stored (or given up), then commit."""

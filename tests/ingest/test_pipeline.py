@@ -140,6 +140,52 @@ def test_batch_stored_but_not_committed_is_not_stored_twice(ch: Client, make_set
     assert ch.command("SELECT uniqExact(request_id) FROM requests") == 4_000
 
 
+class _FirstConsumerStalls(Ingester):
+    """Its first consumer stops fetching after a few polls with records, as kafka-python 3.0.12
+    consumers were seen to do; the ingester must notice and carry on with a new consumer."""
+
+    def _consumer(self):  # type: ignore[no-untyped-def]
+        consumer = super()._consumer()
+        if not hasattr(self, "consumers"):
+            self.consumers = []
+            real_poll, polls_with_records = consumer.poll, [0]
+
+            def stalling_poll(*args, **kwargs):  # type: ignore[no-untyped-def]
+                if polls_with_records[0] >= 1:
+                    time.sleep(0.1)
+                    return {}
+                polled = real_poll(*args, **kwargs)
+                polls_with_records[0] += bool(polled)
+                return polled
+
+            consumer.poll = stalling_poll
+        self.consumers.append(consumer)
+        return consumer
+
+
+def test_a_consumer_that_stops_fetching_is_replaced(ch: Client, make_settings, publish) -> None:
+    settings = make_settings(batch_max_records=300)
+    messages = [b"\n".join(native_line(i * 10 + j) for j in range(10)) for i in range(400)]  # 4,000 records
+    publish(settings, messages[:200])
+    ingester = _FirstConsumerStalls(settings)
+    ingester.stall_after_s = 2.0
+    stop = threading.Event()
+    worker = threading.Thread(target=ingester.run, kwargs={"stop": stop})
+    worker.start()
+    deadline = time.monotonic() + 60
+    while ch.command("SELECT count() FROM requests") == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    publish(settings, messages[200:])  # the first consumer, stalled by now, is behind
+    while ch.command("SELECT count() FROM requests") < 4_000 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    stop.set()
+    worker.join(timeout=60)
+    assert not worker.is_alive()
+    assert len(ingester.consumers) == 2  # the stalled one, then one that fetched the rest
+    assert ch.command("SELECT count() FROM requests") == 4_000
+    assert ch.command("SELECT uniqExact(request_id) FROM requests") == 4_000
+
+
 def test_two_ingesters_in_one_group_share_the_partitions(ch: Client, make_settings, publish) -> None:
     settings = make_settings()
     stop = threading.Event()
