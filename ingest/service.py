@@ -41,7 +41,7 @@ CONSUMER_RESTARTS = REGISTRY.counter(
     "edgewatch_consumer_restarts_total", "Kafka consumers replaced because they stopped fetching while behind.")
 QUEUED_PER_LANE = 2
 ASSIGNMENT_TIMEOUT_S = 60.0
-STALL_AFTER_S = 30.0
+STALL_AFTER_S = 15.0
 
 
 class _Stalled(Exception):
@@ -258,14 +258,9 @@ class Ingester:
         behind = {tp: ends[tp] - consumer.position(tp) for tp in assigned if ends[tp] > consumer.position(tp)}
         if not behind:
             return
-        fetcher = getattr(consumer, "_fetcher", None)
-        log.warning(
-            "no records fetched for %.0f s while %d messages wait on partitions %s (kafka-python state: "
-            "pending fetches to nodes %s, fetchable partitions %s); replacing the consumer",
-            quiet, sum(behind.values()), sorted(tp.partition for tp in behind),
-            getattr(fetcher, "_nodes_with_pending_fetch_requests", "?"),
-            sorted(tp.partition for tp in fetcher._fetchable_partitions()) if fetcher else "?",
-        )
+        log.warning("no records fetched for %.0f s while %d messages wait on partitions %s (%s); "
+                    "replacing the consumer", quiet, sum(behind.values()), sorted(tp.partition for tp in behind),
+                    _fetch_state(consumer, list(behind)))
         CONSUMER_RESTARTS.inc()
         raise _Stalled
 
@@ -338,6 +333,22 @@ class Ingester:
                 self._hand_off(builder.take())
         for lane in self._lanes:
             lane.queue.join()
+
+
+def _fetch_state(consumer: KafkaConsumer, partitions: list[TopicPartition]) -> str:
+    """kafka-python's private fetch state, for the log line of a stalled consumer (best effort)."""
+    try:
+        fetcher, subscriptions = consumer._fetcher, consumer._subscription
+        states = {tp.partition: {name: getattr(subscriptions.assignment[tp], name, "?")
+                                 for name in ("paused", "reset_strategy", "_awaiting_validation")}
+                  for tp in partitions}
+        validation = getattr(fetcher, "_validation_task", None)
+        return (f"kafka-python: pending fetches to nodes {fetcher._nodes_with_pending_fetch_requests}, "
+                f"fetchable {sorted(tp.partition for tp in fetcher._fetchable_partitions())}, "
+                f"completed fetches {len(fetcher._completed_fetches)}, partition states {states}, "
+                f"validation task done: {getattr(validation, 'is_done', None)}")
+    except Exception as error:  # noqa: BLE001 - diagnostics only
+        return f"kafka-python state unavailable: {error!r}"
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
