@@ -339,8 +339,8 @@ def _fetch_state(consumer: KafkaConsumer, partitions: list[TopicPartition]) -> s
     """kafka-python's private fetch state, for the log line of a stalled consumer (best effort)."""
     try:
         fetcher, subscriptions = consumer._fetcher, consumer._subscription
-        states = {tp.partition: {name: getattr(subscriptions.assignment[tp], name, "?")
-                                 for name in ("paused", "reset_strategy", "_awaiting_validation")}
+        names = ("paused", "_pending_revocation", "reset_strategy", "_awaiting_validation")
+        states = {tp.partition: {name: getattr(subscriptions.assignment[tp], name, "?") for name in names}
                   for tp in partitions}
         validation = getattr(fetcher, "_validation_task", None)
         return (f"kafka-python: pending fetches to nodes {fetcher._nodes_with_pending_fetch_requests}, "
