@@ -11,6 +11,14 @@
    before the pipeline runs and once after (the first insert into fresh tables is slower);
 4. prints both rates and their ratio. Uses its own embedded ClickHouse folder.
 
+Two more figures say where the pipeline's time goes:
+
+- consume only: the CPU kafka-python spends fetching every message, nothing stored, with
+  ingest/fastrecv.py's socket reads and with kafka-python's own (measured right after
+  publishing, while the engine is idle);
+- engine only: the pipeline's batches (same framing, sizes and writers) stored without Kafka,
+  against the bulk insert.
+
 This machine is noisy: compare the ratio, measured in one run, not absolute rates.
 """
 
@@ -21,13 +29,14 @@ import random
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
 
 import orjson
 from clickhouse_connect.driver.client import Client
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -35,7 +44,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from edgewatch.clickhouse import connect  # noqa: E402
 from edgewatch.migrate import migrate  # noqa: E402
 from edgewatch.settings import REPO_ROOT, Settings  # noqa: E402
+from ingest import fastrecv  # noqa: E402
+from ingest.batches import Batch, BatchBuilder  # noqa: E402
 from ingest.service import Ingester  # noqa: E402
+from ingest.writer import BatchWriter  # noqa: E402
 
 SERVICES = [f"service-{i}" for i in range(20)]
 WORKLOADS = [f"workload-{i}" for i in range(15)]
@@ -103,6 +115,13 @@ def main() -> None:
     producer.close()
     print(f"published in {time.perf_counter() - t:.1f} s ({args.compression})", flush=True)
 
+    fastrecv.uninstall()
+    own = consume_only(args.bootstrap, settings.kafka_topic)
+    fastrecv.install()
+    fast = consume_only(args.bootstrap, settings.kafka_topic)
+    print(f"consume only ({size / 1e6:.0f} MB, nothing stored): {fast:.1f} s of CPU with ingest/fastrecv.py, "
+          f"{own:.1f} s with kafka-python's own socket reads", flush=True)
+
     data = b"\n".join(messages) + b"\n"
     bulk_before = bulk_insert(client, data, args.records)
     print(f"engine bulk JSONEachRow (before): {args.records / bulk_before:,.0f} records/s", flush=True)
@@ -118,8 +137,59 @@ def main() -> None:
     bulk_after = bulk_insert(client, data, args.records)
     print(f"engine bulk JSONEachRow (after): {args.records / bulk_after:,.0f} records/s", flush=True)
     bulk_s = min(bulk_before, bulk_after)
+    engine_s = engine_only(client, settings, messages, args.records)
+    print(f"engine only (the pipeline's batches, no Kafka): {args.records / engine_s:,.0f} records/s, "
+          f"{bulk_s / engine_s:.2f} of the bulk insert's rate", flush=True)
     print(f"ratio pipeline / best engine bulk = {bulk_s / ingest_s:.2f}  "
           "(target >= 0.8; pipeline target >= 250,000 records/s)")
+
+
+def consume_only(bootstrap: str, topic: str) -> float:
+    """CPU seconds this process spends fetching every message of ``topic`` (nothing stored)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                             max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024)
+    partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning()
+    ends = consumer.end_offsets(partitions)
+    cpu = time.process_time()
+    while any(consumer.position(tp) < ends[tp] for tp in partitions):
+        consumer.poll(timeout_ms=500, max_records=100_000)
+    seconds = time.process_time() - cpu
+    consumer.close()
+    return seconds
+
+
+def engine_only(client: Client, settings: Settings, messages: list[bytes], records: int) -> float:
+    """Seconds to store the pipeline's batches straight from memory: the batches the ingester
+    would build (message i in partition i % 4, as published), one writer per lane as it has."""
+    builders = [BatchBuilder("engine-only", p, settings.batch_max_records, settings.batch_max_bytes, 1e9)
+                for p in range(4)]
+    lanes: list[list[Batch]] = [[] for _ in range(settings.ingest_writers)]
+    for i, message in enumerate(messages):
+        if batch := builders[i % 4].add(i // 4, message, 0.0):
+            lanes[batch.partition % len(lanes)].append(batch)
+    for builder in builders:
+        if batch := builder.take():
+            lanes[batch.partition % len(lanes)].append(batch)
+    for table in ("requests", "edge_minute", "service_workloads"):
+        client.command(f"TRUNCATE TABLE {table}")
+    stop = threading.Event()
+
+    def store(batches: list[Batch]) -> None:
+        writer = BatchWriter(connect(settings.clickhouse_url), stop)
+        for batch in batches:
+            writer.write(batch, batch.dedup_token)
+
+    threads = [threading.Thread(target=store, args=(batches,)) for batches in lanes]
+    t = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - t
+    assert client.command("SELECT count() FROM requests") == records
+    return seconds
 
 
 def bulk_insert(client: Client, data: bytes, records: int) -> float:

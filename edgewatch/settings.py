@@ -59,8 +59,8 @@ class Settings(BaseSettings):
 
     # Ingester batching: a batch is flushed at whichever limit comes first. The size limits only
     # bind while catching up (otherwise the wait does): fewer, bigger inserts then leave the
-    # engine fewer parts to merge (bench/ingest.py: 250,000 records stored about 25% faster
-    # than 100,000). Memory: up to 3 batches per writer (one storing, two queued).
+    # engine fewer parts to merge (docs/records.md, "Speed"). Memory: up to 3 batches per
+    # writer (one storing, two queued).
     batch_max_records: int = Field(default=250_000, ge=1, le=1_000_000)
     batch_max_bytes: int = Field(default=128 * 1024 * 1024, ge=1024, le=200 * 1024 * 1024)
     batch_max_wait: Seconds = "1s"

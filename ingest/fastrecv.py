@@ -2,9 +2,8 @@
 
 kafka-python 3.0 reads a readable socket 4 KiB per ``recv`` call, in Python, and copies every
 piece into the response buffer, then slices the finished response out with two more copies.
-For the ingester's fetches (tens of MB per response) that was most of the consumer's CPU:
-bench/ingest.py's 862 MB took 5.2 s of CPU to consume, 3.2 s with the two changes below
-(see docs/records.md, "Speed").
+For the ingester's fetches (tens of MB per response) that was most of the consumer's CPU;
+bench/ingest.py prints both ("consume only"; docs/records.md, "Speed").
 
 - :func:`_sock_recv` reads up to 1 MiB per call, and stops as soon as the socket has no more
   (a short read), instead of looping until ``recv`` raises ``BlockingIOError``.

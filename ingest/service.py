@@ -124,8 +124,7 @@ class Ingester:
                     break
                 except _Stalled:
                     self._kafka = consumer = self._replace_consumer(consumer)
-            self._flush_all()
-            self._drain(consumer)
+            self._store_all(consumer)
         finally:
             for lane in self._lanes:
                 lane.close()
@@ -218,13 +217,8 @@ class Ingester:
         assigned = consumer.assignment()
         if any(consumer.position(tp) < end for tp, end in targets.items() if tp in assigned):
             return False
-        self._flush_all()
-        self._drain(consumer)
+        self._store_all(consumer)
         return True
-
-    def _flush_all(self) -> None:
-        for builder in self._builders.values():
-            self._hand_off(builder.take())
 
     # -- step 2: store (writer lanes) ---------------------------------------------------
     def _lane(self, partition: int) -> _Lane:
@@ -255,7 +249,7 @@ class Ingester:
         if not assigned:
             return
         ends = consumer.end_offsets(assigned)
-        behind = {tp: ends[tp] - consumer.position(tp) for tp in assigned if ends[tp] > consumer.position(tp)}
+        behind = {tp: lag for tp in assigned if (lag := ends[tp] - consumer.position(tp)) > 0}
         if not behind:
             return
         log.warning("no records fetched for %.0f s while %d messages wait on partitions %s (%s); "
@@ -266,14 +260,16 @@ class Ingester:
 
     def _replace_consumer(self, consumer: KafkaConsumer) -> KafkaConsumer:
         """Store and commit what is in hand, leave the group, and join again with a new consumer."""
-        self._flush_all()
-        self._drain(consumer)
+        self._store_all(consumer)
         consumer.close(autocommit=False)
         self._builders.clear()  # the new consumer starts at the committed offsets
         return self._consumer()
 
-    def _drain(self, consumer: KafkaConsumer) -> None:
-        """Wait until every handed-off batch is stored (or given up), then commit."""
+    def _store_all(self, consumer: KafkaConsumer) -> None:
+        """Hand off every batch in hand, the open ones too, wait until all are stored (or given
+        up), then commit."""
+        for builder in self._builders.values():
+            self._hand_off(builder.take())
         for lane in self._lanes:
             lane.queue.join()
         self._commit_stored(consumer)

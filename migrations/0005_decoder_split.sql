@@ -1,9 +1,10 @@
 -- 0005: a cheaper decoder for the common record, same rules.
 --
--- Measured on bench/ingest.py's records (chDB, 300,000 native records): the decoder of 0001
--- spent about a third of its time putting every line through arrayJoin (for the few
--- messages that are JSON arrays) and another fifth choosing, for every record, between the
--- record and a Fluent Bit `log` field parsed again (a copy of every extracted field).
+-- The decoder of 0001 put every line through arrayJoin (for the few messages that are JSON
+-- arrays) and chose, for every record, between the record and a Fluent Bit `log` field
+-- parsed again (a copy of every extracted field). Timed once on 300,000 of bench/ingest.py's
+-- records, those two took about half of its time; bench/ingest.py's "engine only" line shows
+-- the effect on storing.
 --
 -- Now a first step splits lines into records in `ingest_records`: a line that is no JSON
 -- array and holds no "log" key (nearly all) passes as it is; other lines go through the

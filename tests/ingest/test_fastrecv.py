@@ -1,0 +1,74 @@
+"""ingest/fastrecv.py against real sockets: it must hand kafka-python the same bytes and errors."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from types import SimpleNamespace
+
+import kafka.errors
+from kafka.protocol.frame import KafkaBytes
+
+from ingest import fastrecv
+
+
+def _reader(sock: socket.socket) -> SimpleNamespace:
+    """What _sock_recv uses of kafka-python's transport: its non-blocking socket."""
+    sock.setblocking(False)
+    return SimpleNamespace(_sock=sock)
+
+
+def test_reads_everything_the_socket_has_in_chunks_of_a_mebibyte() -> None:
+    ours, theirs = socket.socketpair()
+    payload = bytes(range(256)) * (5 * 4096 + 7)  # about 5 MiB, not a multiple of the chunk
+    writer = threading.Thread(target=theirs.sendall, args=(payload,))
+    writer.start()
+    transport, received = _reader(ours), bytearray()
+    while len(received) < len(payload):
+        data, error = fastrecv._sock_recv(transport)
+        assert error is None
+        received += data
+    writer.join()
+    assert bytes(received) == payload
+    data, error = fastrecv._sock_recv(transport)  # nothing pending: no data, no error
+    assert (data, error) == (b"", None)
+
+
+def test_a_closed_peer_is_a_connection_error() -> None:
+    ours, theirs = socket.socketpair()
+    theirs.sendall(b"last words")
+    theirs.close()
+    transport = _reader(ours)
+    data, error = fastrecv._sock_recv(transport)
+    if error is None:  # the close may arrive on the next read
+        assert data == b"last words"
+        data, error = fastrecv._sock_recv(transport)
+    assert isinstance(error, kafka.errors.KafkaConnectionError)
+
+
+def test_read_returns_bytes_and_moves_on_like_kafka_pythons_own() -> None:
+    buffer = KafkaBytes(10)
+    buffer.write(b"0123456789")
+    buffer.seek(0)
+    assert fastrecv._read(buffer, 4) == b"0123"
+    assert type(fastrecv._read(buffer, 3)) is bytes
+    assert fastrecv._read(buffer) == b"789"
+    assert fastrecv._read(buffer, 5) == b""  # past the end: empty, as the original
+    assert buffer.tell() == 10
+
+
+def test_install_is_idempotent_and_uninstall_restores_the_library() -> None:
+    from kafka.net.transport import KafkaTCPTransport
+
+    original = KafkaTCPTransport._sock_recv
+    fastrecv.uninstall()
+    own = KafkaTCPTransport._sock_recv
+    try:
+        assert fastrecv.install() and fastrecv.install()
+        assert KafkaTCPTransport._sock_recv is fastrecv._sock_recv
+        assert KafkaBytes.read is fastrecv._read
+        fastrecv.uninstall()
+        assert KafkaTCPTransport._sock_recv is own and KafkaBytes.read is not fastrecv._read
+    finally:
+        if original is fastrecv._sock_recv:
+            fastrecv.install()
