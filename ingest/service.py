@@ -21,9 +21,12 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from clickhouse_connect.driver.client import Client
-from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.subscription_state import AsyncConsumerRebalanceListener
+from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
 from kafka.errors import CommitFailedError, RebalanceInProgressError
 from kafka.structs import OffsetAndMetadata
 
@@ -134,6 +137,7 @@ class Ingester:
     # -- step 1: poll and batch ---------------------------------------------------------
     def _consumer(self) -> KafkaConsumer:
         fastrecv.install()
+        listener = _Rebalance(self)
         consumer = KafkaConsumer(
             bootstrap_servers=self.settings.kafka_bootstrap.split(","),
             group_id=self.settings.kafka_group,
@@ -149,13 +153,19 @@ class Ingester:
             # Kafka's own default since 3.0; kafka-python's 10 s drops a busy process from the
             # group when its IO thread misses a few heartbeats.
             session_timeout_ms=45_000,
+            # Incremental rebalances (KIP-429): only partitions that move are revoked, after the
+            # SyncGroup. With the eager assignors, a revocation that waited for the writers
+            # outlived poll()'s timeout and kafka-python 3.0.12 then never applied the new
+            # assignment (docs/records.md, "A consumer that stops fetching").
+            partition_assignment_strategy=[CooperativeStickyAssignor],
         )
         # Know the topic's partitions before joining the group: a group leader without them
         # assigns nothing, and the group only rebalances at the next metadata refresh.
         if not consumer.partitions_for_topic(self.settings.kafka_topic):
             log.warning("topic %s has no partitions yet on %s; waiting for it to be created",
                         self.settings.kafka_topic, self.settings.kafka_bootstrap)
-        consumer.subscribe([self.settings.kafka_topic], listener=_Rebalance(self))
+        listener.net = consumer._net  # kafka-python's event loop, whose sleep the listener awaits
+        consumer.subscribe([self.settings.kafka_topic], listener=listener)
         return consumer
 
     def _consume(self, consumer: KafkaConsumer, until_caught_up: bool) -> None:
@@ -241,9 +251,10 @@ class Ingester:
     def _check_stalled(self, consumer: KafkaConsumer, quiet: float) -> None:
         """Raise :class:`_Stalled` when a partition has messages but nothing came for ``quiet`` s.
 
-        kafka-python 3.0.12 consumers were seen, rarely, to stop fetching for good while
-        behind (polls return nothing, heartbeats go on; see docs/records.md). A new consumer
-        resumes from the committed offsets.
+        A safety net: kafka-python 3.0.12 consumers with the eager assignors stopped fetching
+        for good when a rebalance outlived ``poll``'s timeout (docs/records.md). The
+        cooperative assignor avoids that case; should another one strand a consumer, a new
+        consumer resumes from the committed offsets.
         """
         assigned = list(consumer.assignment())
         if not assigned:
@@ -315,20 +326,22 @@ class Ingester:
                  self.stats.records, self.stats.batches, self.stats.records / max(elapsed, 1e-9), lag)
 
     def _revoked(self, revoked: list[TopicPartition]) -> None:
-        """Before partitions move: store every batch in hand, the open ones too.
+        """Before partitions move: hand every batch in hand to the writers, the open ones too.
 
         A partition that stays with this ingester keeps its fetch position, so nothing
         consumed may be dropped here. Runs on kafka-python's IO thread, where the consumer may
         not be called, so nothing is committed here: a partition that stays is committed by
         the main loop; the next owner of one that moves rebuilds its stored but uncommitted
-        batches exactly (``ingest_batches``) and their tokens make the engine drop them.
+        batches exactly (``ingest_batches``) and their tokens make the engine drop them. The
+        listener then waits, without blocking that thread, until the writers stored them.
         """
         for tp in revoked:
             builder = self._builders.pop(tp, None)
             if builder is not None:
                 self._hand_off(builder.take())
-        for lane in self._lanes:
-            lane.queue.join()
+
+    def _writers_idle(self) -> bool:
+        return all(lane.queue.unfinished_tasks == 0 for lane in self._lanes)
 
 
 def _fetch_state(consumer: KafkaConsumer, partitions: list[TopicPartition]) -> str:
@@ -347,12 +360,18 @@ def _fetch_state(consumer: KafkaConsumer, partitions: list[TopicPartition]) -> s
         return f"kafka-python state unavailable: {error!r}"
 
 
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+class _Rebalance(AsyncConsumerRebalanceListener):  # type: ignore[misc]
+    """Stores a revoked partition's batches before it moves, awaiting the writers on
+    kafka-python's event loop instead of blocking its IO thread (heartbeats go on)."""
+
     def __init__(self, ingester: Ingester) -> None:
         self.ingester = ingester
+        self.net: Any = None  # set once the consumer exists
 
-    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         self.ingester._revoked(list(revoked))
+        while not self.ingester._writers_idle():
+            await self.net.sleep(0.01)
 
-    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         log.info("assigned partitions: %s", sorted(tp.partition for tp in assigned))
