@@ -17,7 +17,7 @@ from clickhouse_connect.driver.client import Client
 from alerts.model import Alert, Edge, EventKind
 from alerts.queries import observe
 from alerts.rules import Rule
-from alerts.state import step
+from alerts.state import step_rule
 
 MAX_STEPS = 1440
 
@@ -54,19 +54,14 @@ def backtest(client: Client, rule: Rule, start: datetime, end: datetime, step_se
     for index in range(steps):
         now = start + timedelta(seconds=index * step_seconds)
         observed = {obs.edge: obs for obs in observe(client, rule, now)}
-        for edge in sorted(observed.keys() | alerts.keys()):
-            alert, events = step(alerts.get(edge), observed.get(edge), rule, now)
-            if edge in observed:
-                peaks[edge] = max(peaks.get(edge, observed[edge].value), observed[edge].value)
-            for event in events:
-                if event.kind is EventKind.RESOLVED:
-                    episodes.append(_episode(event.alert, now, peaks.pop(edge, event.alert.value)))
-                elif event.kind is EventKind.CLEARED:
-                    peaks.pop(edge, None)
-            if alert is None:
-                alerts.pop(edge, None)
-            else:
-                alerts[edge] = alert
+        for edge, obs in observed.items():
+            peaks[edge] = max(peaks.get(edge, obs.value), obs.value)
+        alerts, events = step_rule(alerts, observed, rule, now)
+        for event in events:  # only edges no longer observed resolve or clear
+            if event.kind is EventKind.RESOLVED:
+                episodes.append(_episode(event.alert, now, peaks.pop(event.alert.edge, event.alert.value)))
+            elif event.kind is EventKind.CLEARED:
+                peaks.pop(event.alert.edge, None)
     episodes += [_episode(a, None, peaks.get(a.edge, a.value)) for a in alerts.values() if a.firing]
     return sorted(episodes, key=lambda e: (e.fired_at, e.edge))
 

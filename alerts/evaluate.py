@@ -19,14 +19,14 @@ from datetime import datetime
 from clickhouse_connect.driver.client import Client
 
 from alerts import queries, store
-from alerts.model import Alert, AlertEvent, Edge, Observation
+from alerts.model import Alert, AlertEvent
 from alerts.notify.message import SlackMessage, render
 from alerts.notify.plan import Notice, plan
 from alerts.notify.queue import NotificationQueue
 from alerts.rootcause import attribute
 from alerts.rules import Rule, SloBurnRate
 from alerts.silences import load_silences, silenced_ids
-from alerts.state import end, step
+from alerts.state import end, step_rule
 from edgewatch.metrics import REGISTRY
 
 EVALUATIONS = REGISTRY.histogram("edgewatch_alert_evaluation_seconds", "Time to evaluate every rule once.")
@@ -73,6 +73,7 @@ class Evaluator:
     ) -> None:
         self._client = client
         self.rules = {rule.name: rule for rule in rules}
+        self._repeat = {name: rule.repeat_interval for name, rule in self.rules.items()}
         self._queue = queue
         self._public_url = public_url
         self._lock = db_lock
@@ -89,10 +90,12 @@ class Evaluator:
         started = time.perf_counter()
         with self._lock:
             active, events = self._step_all(now)
-            alerts = attribute(active, queries.service_map(self._client, now))
-            silenced = silenced_ids(alerts, load_silences(self._client, now), now)
-            repeat = {name: rule.repeat_interval for name, rule in self.rules.items()}
-            notices = plan(alerts, silenced, self._queue.incidents, repeat, now)
+            alerts: list[Alert] = []
+            silenced: set[str] = set()
+            if active:  # usually nothing is active: skip the service map and silences then
+                alerts = attribute(active, queries.service_map(self._client, now))
+                silenced = silenced_ids(alerts, load_silences(self._client, now), now)
+            notices = plan(alerts, silenced, self._queue.incidents, self._repeat, now)
             messages = [(notice, self._render(notice, now)) for notice in notices]
             still_active = {alert.id for alert in alerts}
             ended = [event.alert for event in events if event.alert.id not in still_active]
@@ -111,13 +114,11 @@ class Evaluator:
         active: list[Alert] = []
         events: list[AlertEvent] = []
         for rule in self.rules.values():
-            observed: dict[Edge, Observation] = {obs.edge: obs for obs in queries.observe(self._client, rule, now)}
+            observed = {obs.edge: obs for obs in queries.observe(self._client, rule, now)}
             before = {a.edge: a for a in self._alerts.values() if a.rule == rule.name}
-            for edge in sorted(observed.keys() | before.keys()):
-                alert, happened = step(before.get(edge), observed.get(edge), rule, now)
-                events += happened
-                if alert is not None:
-                    active.append(alert)
+            alerts, happened = step_rule(before, observed, rule, now)
+            active += alerts.values()
+            events += happened
         events += [end(a, now) for a in self._alerts.values() if a.rule not in self.rules]
         return active, events
 

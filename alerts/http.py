@@ -1,10 +1,10 @@
 """HTTP routes of alerting: alerts, their history, silences and rule backtests.
 
 The API app includes ``router`` without a prefix (paths here are complete). Handlers use
-``request.app.state.client`` (ClickHouse), ``.settings`` and ``.alerts`` (the running
-``AlertService`` or None). Alerts and history are read from ClickHouse, so they answer the
-same in a process without the evaluator; silences are written there for the evaluator to
-read at its next run.
+``request.app.state.client`` (ClickHouse), ``.settings``, ``.clock`` (the time of a request)
+and ``.alerts`` (the running ``AlertService`` or None). Alerts and history are read from
+ClickHouse, so they answer the same in a process without the evaluator; silences are written
+there for the evaluator to read at its next run.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from alerts.backtest import backtest
 from alerts.model import Alert
 from alerts.rules import Rule, RuleError, load_rules, parse_rule
 from alerts.silences import Silence, expire_silence, get_silence, load_silences, new_silence, save_silence, silenced_ids
-from api.deps import ClientDep, get_settings
+from api.deps import ClientDep, NowDep, get_settings
 from edgewatch.settings import parse_duration
 
 router = APIRouter(tags=["alerts"])
@@ -35,10 +35,6 @@ def _rules(request: Request) -> list[Rule]:
 
 
 RulesDep = Annotated[list[Rule], Depends(_rules)]
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class AlertRef(BaseModel):
@@ -101,10 +97,9 @@ def _alert_out(alert: Alert, by_id: dict[str, Alert], silenced: set[str], status
 
 @router.get("/api/v1/alerts", response_model=dict[str, list[AlertOut]])
 def list_alerts(
-    client: ClientDep, state: Annotated[Literal["pending", "firing"] | None, Query()] = None
+    client: ClientDep, now: NowDep, state: Annotated[Literal["pending", "firing"] | None, Query()] = None
 ) -> dict[str, list[AlertOut]]:
     """Pending and firing alerts as of the last evaluation, with root causes and affected callers."""
-    now = _now()
     alerts = store.load_alerts(client)
     by_id = {a.id: a for a in alerts}
     silenced = silenced_ids(alerts, load_silences(client, now), now)
@@ -121,6 +116,7 @@ class EventOut(BaseModel):
 @router.get("/api/v1/alerts/history", response_model=dict[str, list[EventOut]])
 def alert_history(
     client: ClientDep,
+    now: NowDep,
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
     rule: str | None = None,
@@ -129,7 +125,7 @@ def alert_history(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
 ) -> dict[str, list[EventOut]]:
     """Transitions (pending, firing, resolved, cleared), newest first; default: the last 24 hours."""
-    until = until or _now()
+    until = until or now
     since = since or until - timedelta(days=1)
     events = store.load_events(client, since, until, rule, source, destination, limit)
     out = [
@@ -168,9 +164,8 @@ def _silence_out(silence: Silence, now: datetime) -> SilenceOut:
 
 
 @router.post("/api/v1/silences", status_code=status.HTTP_201_CREATED, response_model=SilenceOut)
-def create_silence(client: ClientDep, body: SilenceIn) -> SilenceOut:
+def create_silence(client: ClientDep, now: NowDep, body: SilenceIn) -> SilenceOut:
     """Silence matching alerts until ``ends_at``: they still evaluate and show, but do not notify."""
-    now = _now()
     try:
         silence = new_silence(
             rule=body.rule,
@@ -189,16 +184,14 @@ def create_silence(client: ClientDep, body: SilenceIn) -> SilenceOut:
 
 
 @router.get("/api/v1/silences", response_model=dict[str, list[SilenceOut]])
-def list_silences(client: ClientDep, expired: bool = False) -> dict[str, list[SilenceOut]]:
+def list_silences(client: ClientDep, now: NowDep, expired: bool = False) -> dict[str, list[SilenceOut]]:
     """Active and scheduled silences (``expired=true``: ended ones too), newest first."""
-    now = _now()
     return {"silences": [_silence_out(s, now) for s in load_silences(client, now, include_expired=expired)]}
 
 
 @router.delete("/api/v1/silences/{silence_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_silence(client: ClientDep, silence_id: str) -> Response:
+def delete_silence(client: ClientDep, now: NowDep, silence_id: str) -> Response:
     """Expire a silence now; 404 when it does not exist or has already ended."""
-    now = _now()
     silence = get_silence(client, silence_id)
     if silence is None or silence.ends_at <= now:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no active or scheduled silence {silence_id!r}")

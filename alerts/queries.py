@@ -18,9 +18,8 @@ from clickhouse_connect.driver.client import Client
 
 from alerts.model import Edge, Observation
 from alerts.rules import ErrorRate, Latency, Rule, SloBurnRate, TimeoutHeadroom, TimeoutRate, glob_regex
-from edgewatch.calls import latency_quantiles
+from edgewatch.calls import CALL_ROWS, IS_ERROR, IS_TIMEOUT, KEYS, epoch_ms, latency_quantiles
 
-KEYS = "source_workload, source_namespace, destination_service, destination_namespace, destination_kind"
 _T = "fromUnixTimestamp64Milli({now_ms:Int64}, 'UTC')"
 _PERCENTILE_INDEX = {"p50": 1, "p95": 2, "p99": 3}
 _SELECTOR_SQL = {
@@ -31,10 +30,6 @@ _SELECTOR_SQL = {
     ),
     "destination_kind": "match(destination_kind, {destination_kind_re:String})",
 }
-
-
-def _ms(moment: datetime) -> int:
-    return round(moment.timestamp() * 1000)
 
 
 def _selector(rule: Rule) -> tuple[list[str], dict[str, object]]:
@@ -53,32 +48,32 @@ def _scope(rule: Rule, now: datetime, span_param: str) -> tuple[str, dict[str, o
     """WHERE clause: minutes of the span ending at ``now``, and the rule's selector."""
     selector, params = _selector(rule)
     where = [f"minute >= toStartOfMinute(t - toIntervalSecond({{{span_param}:UInt32}}))", "minute <= t", *selector]
-    params["now_ms"] = _ms(now)
+    params["now_ms"] = epoch_ms(now)
     return " AND ".join(where), params
 
 
-def _rate(rule: Rule, now: datetime, column: str, condition: ErrorRate | TimeoutRate) -> tuple[str, dict[str, object]]:
-    where, params = _scope(rule, now, "window")
-    params.update(window=int(condition.window), above=condition.above)
+def _above(
+    rule: Rule, now: datetime, window: float, above: float, value: str, **params: object
+) -> tuple[str, dict[str, object]]:
+    """Edges whose ``value`` (SQL over the window's rows, ``n``: their requests) is above ``above``."""
+    where, scope = _scope(rule, now, "window")
+    scope.update(window=int(window), above=above, **params)
     sql = f"""WITH {_T} AS t
-        SELECT {KEYS}, sum(requests) AS n, sum({column}) / n AS value, {{above:Float64}} AS threshold
+        SELECT {KEYS}, sum(requests) AS n, {value} AS value, {{above:Float64}} AS threshold
         FROM edge_minute WHERE {where}
         GROUP BY {KEYS}
         HAVING n >= {{min_requests:UInt64}} AND value > threshold"""
-    return sql, params
+    return sql, scope
+
+
+def _rate(rule: Rule, now: datetime, column: str, condition: ErrorRate | TimeoutRate) -> tuple[str, dict[str, object]]:
+    return _above(rule, now, condition.window, condition.above, f"sum({column}) / n")
 
 
 def _latency(rule: Rule, now: datetime, condition: Latency) -> tuple[str, dict[str, object]]:
-    where, params = _scope(rule, now, "window")
-    params.update(window=int(condition.window), above=condition.above_ms, index=_PERCENTILE_INDEX[condition.percentile])
-    sql = f"""WITH {_T} AS t
-        SELECT {KEYS}, sum(requests) AS n,
-               {latency_quantiles("latency")}[{{index:UInt8}}] AS value,
-               {{above:Float64}} AS threshold
-        FROM edge_minute WHERE {where}
-        GROUP BY {KEYS}
-        HAVING n >= {{min_requests:UInt64}} AND value > threshold"""
-    return sql, params
+    value = f"{latency_quantiles('latency')}[{{index:UInt8}}]"
+    index = _PERCENTILE_INDEX[condition.percentile]
+    return _above(rule, now, condition.window, condition.above_ms, value, index=index)
 
 
 def _headroom(rule: Rule, now: datetime, condition: TimeoutHeadroom) -> tuple[str, dict[str, object]]:
@@ -108,13 +103,19 @@ def _headroom(rule: Rule, now: datetime, condition: TimeoutHeadroom) -> tuple[st
     return sql, params
 
 
+def _spans(condition: SloBurnRate) -> list[int]:
+    """The distinct window lengths of a burn rule in seconds, longest first: the order of
+    ``_burn``'s sums (``n0, e0, n1, e1`` ...)."""
+    return sorted({int(s) for w in condition.windows for s in (w.long, w.short)}, reverse=True)
+
+
 def _burn(rule: Rule, now: datetime, condition: SloBurnRate) -> tuple[str, dict[str, object]]:
     """Request and error sums per window, windows of hours and days read mostly from the
     hourly rollup: whole hours from ``edge_hour``, the partial hours at either end from
     ``edge_minute``. Every minute of a window is counted exactly once."""
-    spans = sorted({int(s) for w in condition.windows for s in (w.long, w.short)}, reverse=True)
+    spans = _spans(condition)
     selector, params = _selector(rule)
-    params["now_ms"] = _ms(now)
+    params["now_ms"] = epoch_ms(now)
     params.update({f"w{i}": span for i, span in enumerate(spans)})
     start = [f"toStartOfMinute(t - toIntervalSecond({{w{i}:UInt32}}))" for i in range(len(spans))]
     # A minute row counts in window i unless its whole hour is counted as an hourly row.
@@ -146,7 +147,7 @@ def _burn(rule: Rule, now: datetime, condition: SloBurnRate) -> tuple[str, dict[
 
 def _burn_observation(edge: Edge, sums: tuple[int, ...], rule: Rule, condition: SloBurnRate) -> Observation | None:
     """The pair that burns hardest relative to its limit; None if none holds (float edge cases)."""
-    spans = sorted({int(s) for w in condition.windows for s in (w.long, w.short)}, reverse=True)
+    spans = _spans(condition)
     n = {span: sums[2 * i] for i, span in enumerate(spans)}
     e = {span: sums[2 * i + 1] for i, span in enumerate(spans)}
     budget = 1 - condition.objective
@@ -207,14 +208,14 @@ def edge_details(client: Client, edge: Edge, now: datetime, window: float, slow:
     """Counts, top codes and flags over ``window``, and sample request ids: the most recent
     failing calls, or the slowest calls when ``slow``."""
     params = {
-        "now_ms": _ms(now),
+        "now_ms": epoch_ms(now),
         "window": int(window),
         "source": edge.source_workload,
         "source_namespace": edge.source_namespace,
         "destination": edge.destination_service,
         "destination_namespace": edge.destination_namespace,
         "samples": samples,
-        "since_ms": _ms(now - timedelta(seconds=window)),
+        "since_ms": epoch_ms(now - timedelta(seconds=window)),
     }
     row = client.query(
         f"""WITH {_T} AS t
@@ -224,13 +225,12 @@ def edge_details(client: Client, edge: Edge, now: datetime, window: float, slow:
               AND {_EDGE_MATCH}""",
         parameters=params,
     ).result_rows[0]
-    failing = "(response_code >= 500 OR response_code = 0 OR has(splitByChar(',', toString(response_flags)), 'UT'))"
-    ids = client.query(
-        f"""SELECT request_id FROM requests
-            WHERE timestamp >= fromUnixTimestamp64Milli({{since_ms:Int64}}, 'UTC')
+    calls = f"""timestamp >= fromUnixTimestamp64Milli({{since_ms:Int64}}, 'UTC')
               AND timestamp <= fromUnixTimestamp64Milli({{now_ms:Int64}}, 'UTC')
-              AND reporter = 'source' AND request_id != '' AND {_EDGE_MATCH}
-              {"" if slow else "AND " + failing}
+              AND reporter = 'source' AND request_id != '' AND {_EDGE_MATCH}"""
+    ids = client.query(
+        f"""SELECT request_id FROM {CALL_ROWS % calls}
+            {"" if slow else f"WHERE {IS_ERROR} OR {IS_TIMEOUT}"}
             ORDER BY {"duration_ms" if slow else "timestamp"} DESC LIMIT {{samples:UInt32}}""",
         parameters=params,
     ).result_rows
@@ -248,6 +248,6 @@ def service_map(
            FROM service_workloads
            WHERE last_seen >= fromUnixTimestamp64Milli({since_ms:Int64}, 'UTC')
            GROUP BY destination_namespace, destination_service""",
-        parameters={"since_ms": _ms(now - recent)},
+        parameters={"since_ms": epoch_ms(now - recent)},
     ).result_rows
     return {(str(ns), str(service)): frozenset(workloads) for ns, service, workloads in rows}

@@ -9,7 +9,6 @@ field; the same models validate a rule posted to the backtest endpoint.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -17,7 +16,6 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from alerts.model import Edge
 from edgewatch.settings import parse_duration
 
 DEFAULT_RULES_FILE = Path(__file__).resolve().parent / "rules.yaml"
@@ -83,17 +81,6 @@ class Selector(_Model):
         if not value:
             raise ValueError("use a glob pattern such as '*' or 'staff-*'")
         return value
-
-    def matches(self, edge: Edge) -> bool:
-        def hit(pattern: str, value: str) -> bool:
-            return re.match(glob_regex(pattern), value) is not None
-
-        return (
-            hit(self.source, edge.source_workload)
-            and hit(self.destination, edge.destination_service)
-            and (hit(self.namespace, edge.source_namespace) or hit(self.namespace, edge.destination_namespace))
-            and hit(self.destination_kind, edge.destination_kind)
-        )
 
 
 class ErrorRate(_Model):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,8 +19,7 @@ from clickhouse_connect.driver.client import Client
 
 from alerts.model import Alert, utc
 from alerts.rules import glob_regex
-
-_COLUMNS = "id, rule, source, destination, starts_at, ends_at, comment, created_by, created_at, updated_at"
+from edgewatch.calls import epoch_ms
 
 
 @dataclass(frozen=True)
@@ -48,6 +47,10 @@ class Silence:
                 (self.destination, alert.edge.destination_service),
             )
         )
+
+
+_FIELDS = [field.name for field in fields(Silence)]  # the columns of ``silences``, in this order
+_COLUMNS = ", ".join(_FIELDS)
 
 
 def new_silence(
@@ -80,8 +83,8 @@ def silenced_ids(alerts: Iterable[Alert], silences: Iterable[Silence], now: date
 def save_silence(client: Client, silence: Silence) -> None:
     client.insert(
         "silences",
-        [[getattr(silence, name) for name in _COLUMNS.split(", ")]],
-        column_names=_COLUMNS.split(", "),
+        [[getattr(silence, name) for name in _FIELDS]],
+        column_names=_FIELDS,
     )
 
 
@@ -91,7 +94,7 @@ def load_silences(client: Client, now: datetime, include_expired: bool = False) 
         f"""SELECT {_COLUMNS} FROM silences FINAL
             WHERE {{all:Bool}} OR ends_at > fromUnixTimestamp64Milli({{now_ms:Int64}}, 'UTC')
             ORDER BY created_at DESC, id""",
-        parameters={"all": include_expired, "now_ms": round(now.timestamp() * 1000)},
+        parameters={"all": include_expired, "now_ms": epoch_ms(now)},
     ).result_rows
     return [_silence(row) for row in rows]
 
@@ -112,7 +115,7 @@ def expire_silence(client: Client, silence: Silence, now: datetime) -> Silence:
 
 
 def _silence(row: Sequence[Any]) -> Silence:
-    values = dict(zip(_COLUMNS.split(", "), row, strict=True))
+    values = dict(zip(_FIELDS, row, strict=True))
     for name in ("starts_at", "ends_at", "created_at", "updated_at"):
         values[name] = utc(values[name])
     return Silence(**values)

@@ -8,15 +8,16 @@
 requests), the rule and ``now``; it returns the alert as it is now (``None`` when inactive)
 and the transitions that happened, for the ``alert_events`` table and for notifications.
 A rule with ``for: 0`` fires on its first observation. Evaluation times must not go
-backwards for one alert.
+backwards for one alert. ``step_rule`` runs ``step`` over every edge of one rule.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 
-from alerts.model import Alert, AlertEvent, EventKind, Observation, Status
+from alerts.model import Alert, AlertEvent, Edge, EventKind, Observation, Status
 from alerts.rules import Rule
 
 
@@ -61,3 +62,18 @@ def step(
 def end(alert: Alert, now: datetime) -> AlertEvent:
     """The transition of an alert whose condition no longer holds (or whose rule was removed)."""
     return AlertEvent(EventKind.RESOLVED if alert.firing else EventKind.CLEARED, now, alert)
+
+
+def step_rule(
+    before: Mapping[Edge, Alert], observed: Mapping[Edge, Observation], rule: Rule, now: datetime
+) -> tuple[dict[Edge, Alert], list[AlertEvent]]:
+    """Advance ``rule``'s alerts (``before``, by edge) on every edge observed now or alerting
+    before, in edge order; returns the alerts active now, by edge, and the transitions."""
+    alerts: dict[Edge, Alert] = {}
+    events: list[AlertEvent] = []
+    for edge in sorted(observed.keys() | before.keys()):
+        alert, happened = step(before.get(edge), observed.get(edge), rule, now)
+        events += happened
+        if alert is not None:
+            alerts[edge] = alert
+    return alerts, events

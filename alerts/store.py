@@ -15,6 +15,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from alerts.model import Alert, AlertEvent, Edge, EventKind, Status, utc
+from edgewatch.calls import epoch_ms
 
 _ALERT = [
     "alert_id",
@@ -93,8 +94,8 @@ def load_events(
               AND ({{destination:String}} = '' OR destination_service = {{destination:String}})
             ORDER BY at DESC, alert_id LIMIT {{limit:UInt32}}""",
         parameters={
-            "since_ms": round(since.timestamp() * 1000),
-            "until_ms": round(until.timestamp() * 1000),
+            "since_ms": epoch_ms(since),
+            "until_ms": epoch_ms(until),
             "rule": rule or "",
             "source": source or "",
             "destination": destination or "",

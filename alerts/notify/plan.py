@@ -19,12 +19,13 @@ Notification ids are ``incident_id:kind:sequence``, so a notification is planned
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
 from alerts.model import Alert, Edge
 from alerts.rootcause import symptoms_by_root
+from edgewatch.calls import epoch_ms
 
 SEVERITY_ORDER = ("critical", "warning", "info")
 
@@ -129,7 +130,7 @@ def _notice(
     edge = roots[0].edge
     incident = Incident(
         edge=edge,
-        incident_id=opened.incident_id if opened else f"{edge.key}@{round(now.timestamp() * 1000)}",
+        incident_id=opened.incident_id if opened else f"{edge.key}@{epoch_ms(now)}",
         opened_at=opened.opened_at if opened else now,
         kind=kind,
         sequence=opened.sequence + 1 if opened else 0,
@@ -141,13 +142,4 @@ def _notice(
 
 
 def _next(incident: Incident, kind: NoticeKind, now: datetime) -> Incident:
-    return Incident(
-        incident.edge,
-        incident.incident_id,
-        incident.opened_at,
-        kind,
-        incident.sequence,
-        now,
-        incident.rules,
-        incident.severity,
-    )
+    return replace(incident, kind=kind, notified_at=now)

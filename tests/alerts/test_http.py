@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from clickhouse_connect.driver.client import Client
@@ -32,6 +32,7 @@ def api(ch: Client) -> TestClient:
     app.state.client = ch
     app.state.settings = Settings(clickhouse_url="chdb:///unused")
     app.state.alerts = None
+    app.state.clock = lambda: B
     return TestClient(app)
 
 
@@ -68,16 +69,18 @@ def test_alerts_show_root_cause_affected_callers_and_history(ch: Client, api: Te
 
 
 def test_silences_create_list_delete(api: TestClient) -> None:
-    ends = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    ends = at(7200).isoformat()
     created = api.post("/api/v1/silences", json={"destination": "*.amazonaws.com", "ends_at": ends, "comment": "AWS"})
     assert created.status_code == 201
     silence = created.json()
     assert (silence["rule"], silence["source"], silence["active"]) == ("*", "*", True)
+    assert datetime.fromisoformat(silence["starts_at"]) == datetime.fromisoformat(silence["created_at"]) == at(0)
     assert [s["id"] for s in api.get("/api/v1/silences").json()["silences"]] == [silence["id"]]
 
     assert api.delete(f"/api/v1/silences/{silence['id']}").status_code == 204
     assert api.get("/api/v1/silences").json() == {"silences": []}
-    assert [s["active"] for s in api.get("/api/v1/silences", params={"expired": True}).json()["silences"]] == [False]
+    [expired] = api.get("/api/v1/silences", params={"expired": True}).json()["silences"]
+    assert (expired["active"], datetime.fromisoformat(expired["ends_at"])) == (False, at(0))  # ended at the clock's now
     assert api.delete(f"/api/v1/silences/{silence['id']}").status_code == 404
     assert api.delete("/api/v1/silences/nope").status_code == 404
 

@@ -45,6 +45,21 @@ def test_error_rate_per_edge_with_window_min_requests_and_selector(ch: Client) -
     assert observed(ch, selector={"destination_kind": "external"}, error_rate={"above": 0.05}) == {}
 
 
+def test_namespace_selector_matches_either_end_of_an_edge(ch: Client) -> None:
+    web_to_staff = Edge("webapp", "web", "staff-service", "staff", "service")
+    fleet_to_data = Edge("tracker", "fleet", "positions", "data", "service")
+    store(ch, traffic(web_to_staff, ago(30), ago(0), every=1.0, code=503))
+    store(ch, traffic(fleet_to_data, ago(30), ago(0), every=1.0, code=503))
+
+    def matched(namespace: str) -> set[Edge]:
+        return set(observed(ch, selector={"namespace": namespace}, error_rate={"above": 0.05}))
+
+    assert matched("staff") == {web_to_staff}  # the destination's namespace
+    assert matched("web") == {web_to_staff}  # the source's namespace
+    assert matched("*a*") == {web_to_staff, fleet_to_data}
+    assert matched("other") == set()
+
+
 def test_window_covers_the_minute_buckets_overlapping_it(ch: Client) -> None:
     store(ch, traffic(WEBAPP, ago(90), ago(75), every=1.0, code=503))  # minute 11:59
     store(ch, traffic(WEBAPP, ago(150), ago(140), every=1.0, code=503))  # minute 11:58

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from alerts.model import Edge
 from alerts.rules import CONDITIONS, RuleError, Selector, glob_regex, load_rules, parse_rule, parse_rules
 
 
@@ -106,11 +105,3 @@ def test_a_single_rule_from_a_request() -> None:
 )
 def test_glob(pattern: str, value: str, hit: bool) -> None:
     assert (re.match(glob_regex(pattern), value) is not None) is hit
-
-
-def test_selector_namespace_matches_either_end() -> None:
-    edge = Edge("webapp", "web", "staff-service", "staff", "service")
-    assert Selector(namespace="staff").matches(edge)
-    assert Selector(namespace="web").matches(edge)
-    assert not Selector(namespace="other").matches(edge)
-    assert not Selector(destination_kind="external").matches(edge)

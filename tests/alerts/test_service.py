@@ -11,6 +11,7 @@ from clickhouse_connect.driver.client import Client
 from alerts.notify.senders import ConsoleSender
 from alerts.rules import load_rules
 from alerts.service import AlertService, grid_time, run_forever
+from edgewatch.migrate import set_raw_retention
 from edgewatch.settings import Settings
 from tests.alerts.records import WEBAPP, recent_minute, store, traffic
 
@@ -32,8 +33,8 @@ def test_scheduler_runs_one_instance_of_each_job_and_evaluates_on_the_grid(ch: C
     try:
         jobs = {job.id: job for job in service._scheduler.get_jobs()}  # type: ignore[union-attr]
         assert jobs.keys() == {"evaluate", "deliver"}
-        assert all(job.max_instances == 1 and job.coalesce for job in jobs.values())
-        assert jobs["evaluate"].trigger.interval == timedelta(seconds=15)
+        assert all(job.max_instances == 1 and job.coalesce for job in jobs.values())  # never overlapping
+        assert jobs["evaluate"].trigger.interval == timedelta(seconds=15)  # EDGEWATCH_EVAL_INTERVAL
         assert jobs["evaluate"].trigger.start_date == B + timedelta(seconds=30)
     finally:
         service.shutdown()
@@ -56,10 +57,19 @@ def test_alerts_of_a_removed_rule_end(ch: Client) -> None:
 
 
 @pytest.mark.clickhouse
-def test_run_forever_migrates_starts_and_stops(ch_url: str) -> None:
+def test_run_forever_migrates_starts_and_stops(ch: Client, ch_url: str) -> None:
+    threads = set(threading.enumerate())
     stop = threading.Event()
     stop.set()
-    run_forever(Settings(clickhouse_url=ch_url), stop)
+    try:
+        run_forever(Settings(clickhouse_url=ch_url, raw_ttl_days=3), stop)
+        retention = ch.command(
+            "SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = 'requests'"
+        )
+        assert "toIntervalDay(3)" in str(retention)  # migrate ran with the process's settings
+    finally:
+        set_raw_retention(ch, Settings.model_fields["raw_ttl_days"].default)
+    assert set(threading.enumerate()) <= threads  # the scheduler and its workers are gone
 
 
 @pytest.mark.clickhouse
