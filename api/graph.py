@@ -65,9 +65,11 @@ def _caller(edge: EdgeStats) -> tuple[str, str, NodeKind]:
     return edge.source, edge.source_namespace, "unknown" if edge.source == "unknown" else "workload"
 
 
+_CALLEE_KINDS: dict[str, NodeKind] = {"external": "external", "unknown": "unknown"}  # else "service"
+
+
 def _callee(edge: EdgeStats) -> tuple[str, str, NodeKind]:
-    kinds: dict[str, NodeKind] = {"external": "external", "unknown": "unknown"}
-    return edge.destination, edge.destination_namespace, kinds.get(edge.destination_kind, "service")
+    return edge.destination, edge.destination_namespace, _CALLEE_KINDS.get(edge.destination_kind, "service")
 
 
 class _Totals:
@@ -96,7 +98,9 @@ def build_graph(edges: list[EdgeStats], serving: list[ServingWorkload], threshol
         nodes.setdefault(to_id, callee)
         outbound[from_id].add(edge)
         inbound[to_id].add(edge)
-        graph_edges.append(GraphEdge(**edge.model_dump(), id=f"{from_id}->{to_id}", from_=from_id, to=to_id))
+        # __dict__ holds the fields' values: the same edge as from model_dump(), in about half
+        # the time (300 edges: 1.8-2.5 ms against 3.5-4.4 ms, timeit, shared 2-core machine)
+        graph_edges.append(GraphEdge(**edge.__dict__, id=f"{from_id}->{to_id}", from_=from_id, to=to_id))
 
     served_by: dict[str, list[str]] = defaultdict(list)  # workload id -> service ids
     links = []

@@ -1,4 +1,4 @@
-"""Query parameters shared by the routes: windows, steps, ends, edge filters.
+"""Query parameters shared by the routes: windows, steps, ends, edge filters, the status filter.
 
 Each dependency validates its parameters against what the data allows and raises
 :class:`fastapi.exceptions.RequestValidationError` (HTTP 422, FastAPI's usual error body)
@@ -16,6 +16,7 @@ from fastapi import Depends, Query
 from fastapi.exceptions import RequestValidationError
 
 from api.deps import NowDep, SettingsDep
+from edgewatch.drilldown import STATUS_HELP, StatusCondition, status_condition
 from edgewatch.edges import ROLLUP_RETENTION, EdgeFilter, TimeRange
 
 WINDOW_HELP = "a whole number and a unit s, m, h or d: 30s, 5m, 1h, 24h, 7d"
@@ -140,7 +141,20 @@ def edge_filter(
     )
 
 
+def status_filter(
+    status: Annotated[str | None, Query(description=f"Which calls: {STATUS_HELP}.")] = None,
+) -> StatusCondition | None:
+    """The drill-down's status filter as an SQL condition; None when absent."""
+    if status is None:
+        return None
+    try:
+        return status_condition(status)
+    except ValueError as error:
+        raise invalid("status", status, str(error)) from error
+
+
 EdgeWindowDep = Annotated[Window, Depends(edge_window)]
 RawWindowDep = Annotated[Window, Depends(raw_window)]
 SeriesDep = Annotated[Series, Depends(series_window)]
 EdgeFilterDep = Annotated[EdgeFilter, Depends(edge_filter)]
+StatusDep = Annotated[StatusCondition | None, Depends(status_filter)]

@@ -2,8 +2,8 @@
 
 The embedded engine (chDB) allows one process per data folder; ``connect`` turns the
 engine's lock failure into :class:`EngineInUseError`, which says what to do instead.
-Clients are cheap (about 0.2 s for the first one of a process, then milliseconds); give each
-thread its own.
+Clients are cheap after the first embedded one of a process, which starts the engine (timed
+on a shared 2-core machine: about 1 s, then 10-20 ms per client); give each thread its own.
 """
 
 from __future__ import annotations

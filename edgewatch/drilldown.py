@@ -21,7 +21,11 @@ STATUS_HELP = "5xx, 4xx, 3xx, 2xx, 1xx, error (5xx or no response), timeout (fla
 _CLASS = re.compile(r"^([1-5])xx$")
 
 
-def status_condition(status: str) -> tuple[str, dict[str, Any]]:
+StatusCondition = tuple[str, dict[str, Any]]
+"""An SQL condition over CALL_ROWS and its parameters, from :func:`status_condition`."""
+
+
+def status_condition(status: str) -> StatusCondition:
     """SQL condition (over CALL_ROWS) for a ``status`` filter; raises ValueError saying what is accepted."""
     text = status.strip().lower()
     if text == "error":
@@ -55,14 +59,14 @@ class CallRecord(BaseModel):
 
 
 def recent_calls(
-    client: Client, span: TimeRange, filters: EdgeFilter = ALL_EDGES, status: str | None = None, limit: int = 100
+    client: Client, span: TimeRange, filters: EdgeFilter = ALL_EDGES, status: StatusCondition | None = None,
+    limit: int = 100,
 ) -> list[CallRecord]:
-    """Up to ``limit`` calls in ``span`` matching ``filters`` and ``status``, newest first.
-
-    Raises ValueError for an unknown ``status`` and clickhouse_connect's errors.
+    """Up to ``limit`` calls in ``span`` matching ``filters`` and ``status`` (a
+    :func:`status_condition`; None: any), newest first. Raises clickhouse_connect's errors.
     """
     where, params = filters.sql()
-    condition, status_params = status_condition(status) if status else ("1", {})
+    condition, status_params = status if status is not None else ("1", {})
     params.update(status_params, limit=limit, **range_params(span.start, span.end))
     rows = client.query(
         f"""SELECT toUnixTimestamp64Milli(timestamp), source_workload, source_namespace, destination_service,

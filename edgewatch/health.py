@@ -36,18 +36,22 @@ def severity(health: Health) -> int:
     return _SEVERITY[health]
 
 
+_SETTINGS = Settings.model_fields
+
+
 @dataclass(frozen=True)
 class HealthThresholds:
-    """Error ratios (0..1) at which an edge turns degraded or failing.
+    """Error ratios (0..1) at which an edge turns degraded or failing; by default the
+    ``EDGEWATCH_HEALTH_*`` settings' defaults (Kiali's).
 
     Raises ValueError unless every ratio is within 0..1 and each class's degraded
     threshold does not exceed its failing one.
     """
 
-    server_degraded_above: float = 0.001
-    server_failing_from: float = 0.10
-    client_degraded_from: float = 0.10
-    client_failing_from: float = 0.20
+    server_degraded_above: float = _SETTINGS["health_server_degraded_above"].default
+    server_failing_from: float = _SETTINGS["health_server_failing_from"].default
+    client_degraded_from: float = _SETTINGS["health_client_degraded_from"].default
+    client_failing_from: float = _SETTINGS["health_client_failing_from"].default
 
     def __post_init__(self) -> None:
         for name, value in vars(self).items():

@@ -34,9 +34,6 @@ class _Metric:
         self._lock = threading.Lock()
         self._values: dict[LabelKey, float] = {}
 
-    def value(self, **labels: str) -> float:
-        return self._values.get(_key(labels), 0.0)
-
     def render(self) -> list[str]:
         lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} {self.kind}"]
         with self._lock:
@@ -79,9 +76,6 @@ class Histogram(_Metric):
             counts = self._counts.setdefault(key, [0] * (len(self.buckets) + 1))
             counts[bisect_left(self.buckets, value)] += 1
             self._sums[key] = self._sums.get(key, 0.0) + value
-
-    def count(self, **labels: str) -> int:
-        return sum(self._counts.get(_key(labels), []))
 
     def render(self) -> list[str]:
         lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} histogram"]

@@ -103,7 +103,3 @@ class Settings(BaseSettings):
     @property
     def eval_interval_seconds(self) -> float:
         return parse_duration(self.eval_interval)
-
-    @property
-    def embedded(self) -> bool:
-        return self.clickhouse_url.startswith("chdb://")

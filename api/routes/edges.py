@@ -13,6 +13,7 @@ from api.models import EdgesResponse, ServiceEdgesResponse, TimeseriesResponse, 
 from api.params import EdgeFilterDep, EdgeWindowDep, SeriesDep, Window
 from api.routes import API_PREFIX
 from edgewatch.edges import EdgeFilter, edge_stats, edge_timeseries, serving_workloads
+from edgewatch.health import HealthThresholds
 
 router = APIRouter(prefix=API_PREFIX, tags=["edges"])
 
@@ -23,10 +24,18 @@ ServiceNamespace = Annotated[str | None, Query(description="The service's namesp
 
 def _workloads(client: Client, window: Window, name: str, namespace: str | None) -> list[str]:
     """Workloads seen serving service ``name`` in the week before the window's time."""
-    return sorted({
-        item.workload for item in serving_workloads(client, window.now - SERVING_LOOKBACK)
-        if item.service == name and namespace in (None, item.namespace)
-    })
+    serving = serving_workloads(client, window.now - SERVING_LOOKBACK, service=name, namespace=namespace)
+    return sorted({item.workload for item in serving})
+
+
+def _service_edges(
+    client: Client, thresholds: HealthThresholds, window: Window, name: str, namespace: str | None,
+    workloads: list[str], filters: EdgeFilter,
+) -> Response:
+    """The body of ``/dependencies`` and ``/dependents``: the edges matching ``filters``."""
+    edges = edge_stats(client, window.span, window.now, filters, thresholds)
+    body = ServiceEdgesResponse(**window.fields(), service=name, namespace=namespace, workloads=workloads, edges=edges)
+    return json_response(body)
 
 
 @router.get("/edges", response_model=EdgesResponse, summary="Every edge's numbers over a window, worst first")
@@ -55,9 +64,7 @@ def dependencies(
     workload named like the service (the Kubernetes habit) when none was seen."""
     workloads = _workloads(client, window, name, namespace) or [name]
     filters = EdgeFilter(sources=tuple(workloads), source_namespace=namespace)
-    edges = edge_stats(client, window.span, window.now, filters, thresholds)
-    body = ServiceEdgesResponse(**window.fields(), service=name, namespace=namespace, workloads=workloads, edges=edges)
-    return json_response(body)
+    return _service_edges(client, thresholds, window, name, namespace, workloads, filters)
 
 
 @router.get("/services/{name}/dependents", response_model=ServiceEdgesResponse,
@@ -66,8 +73,6 @@ def dependents(
     client: ClientDep, thresholds: ThresholdsDep, window: EdgeWindowDep, name: ServiceName,
     namespace: ServiceNamespace = None,
 ) -> Response:
-    filters = EdgeFilter(destinations=(name,), destination_namespace=namespace)
-    edges = edge_stats(client, window.span, window.now, filters, thresholds)
     workloads = _workloads(client, window, name, namespace)
-    body = ServiceEdgesResponse(**window.fields(), service=name, namespace=namespace, workloads=workloads, edges=edges)
-    return json_response(body)
+    filters = EdgeFilter(destinations=(name,), destination_namespace=namespace)
+    return _service_edges(client, thresholds, window, name, namespace, workloads, filters)

@@ -22,15 +22,17 @@ def healthz() -> dict[str, str]:
             responses={503: {"description": "Not ready, with the reason"}})
 def readyz(client: ClientDep) -> JSONResponse:
     try:
-        client.command("SELECT 1")
         todo = pending(client)
     except (ClickHouseError, MigrationError, OSError) as error:
-        return JSONResponse({"status": "not ready", "reason": str(error)}, status_code=503)
+        return _not_ready(str(error))
     if todo:
         names = ", ".join(f"{m.version:04d}_{m.name}" for m in todo)
-        return JSONResponse({"status": "not ready", "reason": f"migrations not applied: {names}; "
-                                                              "run `edgewatch migrate`"}, status_code=503)
+        return _not_ready(f"migrations not applied: {names}; run `edgewatch migrate`")
     return JSONResponse({"status": "ready"})
+
+
+def _not_ready(reason: str) -> JSONResponse:
+    return JSONResponse({"status": "not ready", "reason": reason}, status_code=503)
 
 
 @router.get("/metrics", summary="Prometheus text: ingestion, consumer lag, API latency",

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Query, Response
 
 from api.deps import ClientDep
 from api.models import RequestsResponse, json_response
-from api.params import EdgeFilterDep, RawWindowDep, invalid
+from api.params import EdgeFilterDep, RawWindowDep, StatusDep
 from api.routes import API_PREFIX
-from edgewatch.drilldown import STATUS_HELP, recent_calls, status_condition
+from edgewatch.drilldown import recent_calls
 
 router = APIRouter(prefix=API_PREFIX, tags=["requests"])
 
@@ -20,15 +20,10 @@ def recent_requests(
     client: ClientDep,
     window: RawWindowDep,
     filters: EdgeFilterDep,
-    status: Annotated[str | None, Query(description=f"Which calls: {STATUS_HELP}.")] = None,
+    status: StatusDep,
     limit: Annotated[int, Query(ge=1, le=10_000, description="At most this many calls.")] = 100,
 ) -> Response:
     """Each call once (the caller's report, or the callee's when the caller did not report),
     newest first, with request and trace ids to follow up."""
-    if status is not None:
-        try:
-            status_condition(status)
-        except ValueError as error:
-            raise invalid("status", status, str(error)) from error
     calls = recent_calls(client, window.span, filters, status, limit)
     return json_response(RequestsResponse(**window.fields(), requests=calls))

@@ -58,20 +58,13 @@ def served(ch: Client, ch_url: str) -> Iterator[str]:
     thread.join(timeout=10)
 
 
-def test_token_422_and_numbers_over_http(ch: Client, served: str) -> None:
+def test_numbers_readiness_and_metrics_over_http(ch: Client, served: str) -> None:
+    """The token and parameter checks are test_params.py's."""
     now = datetime.now(UTC)
     records = [call(now - timedelta(seconds=20 + i), "web", "api", 500 if i < 2 else 200) for i in range(30)]
     ch.raw_insert("ingest_lines", None, ingest_lines(records), fmt="TSVRaw")
 
-    assert httpx.get(f"{served}/api/v1/edges").status_code == 401
-    wrong = httpx.get(f"{served}/api/v1/edges", headers={"Authorization": "Bearer nope"})
-    assert wrong.status_code == 401 and "EDGEWATCH_API_TOKEN" in wrong.json()["detail"]
-
     auth = {"Authorization": "Bearer s3cret"}
-    bad = httpx.get(f"{served}/api/v1/edges", params={"window": "soon"}, headers=auth)
-    assert bad.status_code == 422
-    assert "use a whole number and a unit" in bad.json()["detail"][0]["msg"]
-
     body = httpx.get(f"{served}/api/v1/edges", params={"window": "2m"}, headers=auth).json()
     [edge] = body["edges"]
     assert (edge["source"], edge["destination"], edge["requests"], edge["errors"]) == ("web", "api", 30, 2)

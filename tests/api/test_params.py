@@ -70,7 +70,8 @@ def test_the_token_guards_api_and_grafana_but_not_operations(api: TestClient) ->
         response = api.get(path)
         assert response.status_code == 401, path
         assert response.headers["www-authenticate"] == "Bearer"
-        assert api.get(path, headers={"Authorization": "Bearer wrong"}).status_code == 401
+        wrong = api.get(path, headers={"Authorization": "Bearer wrong"})
+        assert wrong.status_code == 401 and "EDGEWATCH_API_TOKEN" in wrong.json()["detail"]
     assert api.get("/grafana/", headers=BEARER).json() == {"status": "ok"}
     assert api.get("/healthz").json() == {"status": "ok"}
     assert api.get("/metrics").status_code == 200
