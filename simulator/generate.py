@@ -67,11 +67,12 @@ class _Builders:
 
     def at(self, elapsed_ms: float) -> TraceBuilder:
         step = int(elapsed_ms // RESOLUTION_MS)
-        if step != self.step or self.builder is None:
+        if step != self.step:
             self.step = step
             topology = self.scenario.topology_at(step * RESOLUTION_MS / 1000)
-            if topology is not self.topology or self.builder is None:
+            if topology is not self.topology:
                 self.topology, self.builder = topology, TraceBuilder(topology, self.rng)
+        assert self.builder is not None  # the first call builds: steps start at 0, topologies are never None
         return self.builder
 
 

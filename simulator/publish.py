@@ -3,7 +3,10 @@
 Many records per message is the ingester's fast path (ingest/framing.py): the broker, the
 consumer and the engine handle one message instead of hundreds. The producer keeps
 kafka-python's defaults for safety (``acks="all"``, idempotence) and batches messages for
-throughput: up to ``MESSAGE_MAX_RECORDS`` records or ``MESSAGE_MAX_BYTES`` per message.
+throughput: up to ``MESSAGE_MAX_RECORDS`` records or ``MESSAGE_MAX_BYTES`` per message, split
+by ``edgewatch produce``'s rule (``ingest.produce.batch_lines``). The producer options are the
+simulator's own: it allows larger requests than ``edgewatch produce`` and gives up on an absent
+broker sooner.
 """
 
 from __future__ import annotations
@@ -15,12 +18,13 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from edgewatch.settings import Settings
+from ingest.produce import batch_lines
 
 MESSAGE_MAX_RECORDS = 1000
 MESSAGE_MAX_BYTES = 512 * 1024
 PRODUCER_OPTIONS: dict[str, Any] = {
     "linger_ms": 20,
-    "batch_size": 1024 * 1024,  # two full messages per partition batch
+    "batch_size": 1024 * 1024,  # room for one full message per partition batch; smaller ones share it
     "max_request_size": 4 * 1024 * 1024,
     "bootstrap_timeout_ms": 10_000,
 }
@@ -31,8 +35,8 @@ class PublishError(RuntimeError):
 
 
 class Publisher:
-    """Sends records to ``settings.kafka_topic``; not thread-safe. ``records``, ``messages``
-    and ``bytes`` count what was handed to the producer so far.
+    """Sends records to ``settings.kafka_topic``; not thread-safe. ``records`` and ``messages``
+    count what was handed to the producer so far.
 
     ``send`` does not wait for the broker. Delivery failures surface as
     PublishError from a later ``send`` or from ``close``. ``close`` flushes: every record
@@ -52,19 +56,14 @@ class Publisher:
         self.failure: BaseException | None = None
         self.records = 0
         self.messages = 0
-        self.bytes = 0
 
     def send(self, lines: Sequence[bytes]) -> None:
         """Publish ``lines`` (one JSON record each, no newlines inside) in as few messages as fit."""
         self._raise_failure()
-        first, size = 0, 0
-        for i, line in enumerate(lines):
-            if i > first and (i - first >= MESSAGE_MAX_RECORDS or size + len(line) + 1 > MESSAGE_MAX_BYTES):
-                self._send_message(lines[first:i])
-                first, size = i, 0
-            size += len(line) + 1
-        if first < len(lines):
-            self._send_message(lines[first:])
+        for message in batch_lines(lines, MESSAGE_MAX_RECORDS, MESSAGE_MAX_BYTES):
+            self.producer.send(self.topic, message).add_errback(self._remember)
+            self.records += message.count(b"\n") + 1
+            self.messages += 1
 
     def close(self) -> None:
         """Flush everything sent, then close; raises PublishError if anything was lost."""
@@ -73,13 +72,6 @@ class Publisher:
         finally:
             self.producer.close()
         self._raise_failure()
-
-    def _send_message(self, lines: Sequence[bytes]) -> None:
-        value = b"\n".join(lines)
-        self.producer.send(self.topic, value).add_errback(self._remember)
-        self.records += len(lines)
-        self.messages += 1
-        self.bytes += len(value)
 
     def _remember(self, error: BaseException) -> None:
         self.failure = self.failure or error

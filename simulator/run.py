@@ -35,7 +35,6 @@ class RunStats:
 
     records: int = 0
     messages: int = 0
-    bytes: int = 0
     elapsed_s: float = 0.0
     scenario_s: float = 0.0
     interrupted: bool = False
@@ -101,7 +100,8 @@ def run(
             elif len(pending) >= MAX_PENDING:
                 send(t_s)
             pending.append(encode(report))
-        send(stats.scenario_s if duration_s is None else duration_s)
+        assert duration_s is not None  # without an end, generate yields forever: only Ctrl-C stops it
+        send(duration_s)
     except KeyboardInterrupt:
         stats.interrupted = True
     finally:
@@ -113,7 +113,7 @@ def run(
 
 
 def _tally(stats: RunStats, publisher: Publisher, began: float) -> None:
-    stats.records, stats.messages, stats.bytes = publisher.records, publisher.messages, publisher.bytes
+    stats.records, stats.messages = publisher.records, publisher.messages
     stats.elapsed_s = time.monotonic() - began
 
 

@@ -44,16 +44,11 @@ class Scenario:
 
     def phase_at(self, t_s: float) -> Phase:
         """The phase in force at scenario time ``t_s`` (the first one before it starts)."""
-        current = self.phases[0]
-        for phase in self.phases[1:]:
-            if phase.start_s > t_s:
-                break
-            current = phase
-        return current
+        return self.phases[self._phase_index(t_s)]
 
     def topology_at(self, t_s: float) -> Topology:
         """The mesh at scenario time ``t_s``; inside a ramp, a new Topology on every call."""
-        index = self.phases.index(self.phase_at(t_s))
+        index = self._phase_index(t_s)
         phase = self.phases[index]
         if not phase.ramp or phase.duration_s is None or t_s >= phase.start_s + phase.duration_s:
             return phase.topology
@@ -71,6 +66,14 @@ class Scenario:
             for p in self.phases
         )
         return replace(self, phases=phases)
+
+    def _phase_index(self, t_s: float) -> int:
+        index = 0
+        for i, phase in enumerate(self.phases[1:], start=1):
+            if phase.start_s > t_s:
+                break
+            index = i
+        return index
 
 
 def load_scenarios(path: Path = FLEETMAN) -> dict[str, Scenario]:
