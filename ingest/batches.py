@@ -29,11 +29,11 @@ class Batch:
     opened_at: float = 0.0
 
     def add(self, offset: int, value: bytes | None) -> None:
-        rows, count = frame_message(self.topic, self.partition, offset, value)
+        pieces, count = frame_message(self.topic, self.partition, offset, value)
         self.last_offset = offset
         if count:
-            self.chunks.append(rows)
-            self.size += len(rows)
+            self.chunks += pieces
+            self.size += sum(map(len, pieces))
             self.records += count
             if self.first_stored_offset < 0:
                 self.first_stored_offset = offset
@@ -85,9 +85,15 @@ class BatchBuilder:
             return self.take()
         return None
 
-    def due(self, now: float) -> Batch | None:
-        """The open batch, if it has waited long enough (never while rebuilding one)."""
-        if self.current and not self.close_at and now - self.current.opened_at >= self.max_wait:
+    def due(self, now: float, writer_idle: bool = False) -> Batch | None:
+        """The open batch, if it has waited long enough, or if its writer is idle and it holds
+        a quarter of a full batch already (a backlog: the engine need not wait ``max_wait``
+        for it); never while rebuilding one."""
+        batch = self.current
+        if batch is None or self.close_at:
+            return None
+        if now - batch.opened_at >= self.max_wait or (writer_idle and (
+                batch.records * 4 >= self.max_records or batch.size * 4 >= self.max_bytes)):
             return self.take()
         return None
 

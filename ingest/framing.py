@@ -3,7 +3,9 @@
 The ingester does no JSON parsing in Python (see migrations/0001_ingest.sql): it turns each
 message into TabSeparatedRaw rows ``topic<TAB>partition<TAB>offset<TAB>line`` and the engine
 decodes the lines. Everything here is a handful of C-speed ``bytes`` operations per message,
-whatever the number of records in it.
+whatever the number of records in it, and a message's rows are handed on as pieces: joining
+them would copy every message twice more (bench/ingest.py's messages: 0.64 ms against 0.07 ms
+per 430 KB message, with ``count`` for the rows; shared 2-core machine).
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ def line_prefix(topic: str, partition: int, offset: int) -> bytes:
     return b"%s\t%d\t%d\t" % (topic.encode(), partition, offset)
 
 
-def frame_message(topic: str, partition: int, offset: int, value: bytes | None) -> tuple[bytes, int]:
-    """Return ``(rows, count)``: the message's rows for ``ingest_lines`` and how many there are.
+def frame_message(topic: str, partition: int, offset: int, value: bytes | None) -> tuple[tuple[bytes, ...], int]:
+    """Return ``(pieces, count)``: the message's rows for ``ingest_lines``, as pieces to be
+    written one after the other, and how many rows there are.
 
     - Newline-delimited records become one row per line (blank lines are dropped later, in
       the engine; a message that is blank altogether gives no rows).
@@ -23,15 +26,16 @@ def frame_message(topic: str, partition: int, offset: int, value: bytes | None) 
       has no escaping); ``\\r`` of CRLF line ends is dropped the same way.
     """
     if not value:
-        return b"", 0
+        return (), 0
     if b"\t" in value:
         value = value.replace(b"\t", b" ")
     if b"\r" in value:
         value = value.replace(b"\r", b"")
     body = value.strip()
     if not body:
-        return b"", 0
+        return (), 0
     prefix = line_prefix(topic, partition, offset)
     if body[:1] == b"[":
-        return prefix + body.replace(b"\n", b" ") + b"\n", 1
-    return prefix + body.replace(b"\n", b"\n" + prefix) + b"\n", body.count(b"\n") + 1
+        return (prefix, body.replace(b"\n", b" "), b"\n"), 1
+    rows = body.replace(b"\n", b"\n" + prefix)
+    return (prefix, rows, b"\n"), 1 + (len(rows) - len(body)) // len(prefix)  # a prefix per line break

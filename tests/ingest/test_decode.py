@@ -34,8 +34,8 @@ ENVOY = {
 def decode(ch: Client, line: str | bytes) -> tuple[dict[str, Any] | None, str | None]:
     """Send one message through the engine; return (stored row, None) or (None, reason)."""
     raw = line.encode() if isinstance(line, str) else line
-    rows, _ = frame_message("t", 0, 1, raw)
-    ch.raw_insert("ingest_lines", None, rows, fmt="TSVRaw")
+    pieces, _ = frame_message("t", 0, 1, raw)
+    ch.raw_insert("ingest_lines", None, b"".join(pieces), fmt="TSVRaw")
     stored = list(ch.query("SELECT *, toString(timestamp) AS ts FROM requests").named_results())
     letters = ch.query("SELECT reason, payload, kafka_offset FROM dead_letters").result_rows
     assert len(stored) + len(letters) == 1, (stored, letters)
@@ -159,11 +159,26 @@ def test_record_goes_to_dead_letters(ch: Client, case: str, line: str, reason: s
     assert payload == line.strip() and offset == 1
 
 
+@pytest.mark.parametrize(("message", "rows"), [
+    (b'{"a": 1}', [b'{"a": 1}']),
+    (b'{"a": 1}\n{"b": 2}\n', [b'{"a": 1}', b'{"b": 2}']),
+    (b'\r\n {"a":\t1}\r\n\r\n{"b": 2}', [b'{"a": 1}', b"", b'{"b": 2}']),  # blank lines go in the engine
+    (b'[{"a": 1},\n {"b": 2}]', [b'[{"a": 1},  {"b": 2}]']),
+    (b" \n ", []),
+    (b"", []),
+])
+def test_framing_prefixes_every_row_and_counts_them(message: bytes, rows: list[bytes]) -> None:
+    pieces, count = frame_message("t", 3, 42, message)
+    framed = b"".join(pieces)
+    assert count == len(rows)
+    assert framed == b"".join(b"t\t3\t42\t" + row + b"\n" for row in rows)
+
+
 def test_array_message_splits_into_records(ch: Client) -> None:
     message = "[" + ",".join([native(request_id="a"), native(request_id="b"), "7"]) + "]"
-    rows, count = frame_message("t", 2, 9, message.encode())
+    pieces, count = frame_message("t", 2, 9, message.encode())
     assert count == 1
-    ch.raw_insert("ingest_lines", None, rows, fmt="TSVRaw")
+    ch.raw_insert("ingest_lines", None, b"".join(pieces), fmt="TSVRaw")
     assert sorted(r[0] for r in ch.query("SELECT request_id FROM requests").result_rows) == ["a", "b"]
     assert ch.query("SELECT reason, payload, kafka_partition, kafka_offset FROM dead_letters").result_rows == [
         ("not a JSON object", "7", 2, 9)
@@ -182,7 +197,7 @@ def test_broken_array_message_is_one_dead_letter(ch: Client) -> None:
 
 
 def test_empty_array_message_holds_no_records(ch: Client) -> None:
-    rows, _ = frame_message("t", 0, 1, b"[]")
-    ch.raw_insert("ingest_lines", None, rows, fmt="TSVRaw")
+    pieces, _ = frame_message("t", 0, 1, b"[]")
+    ch.raw_insert("ingest_lines", None, b"".join(pieces), fmt="TSVRaw")
     assert ch.command("SELECT count() FROM requests") == 0
     assert ch.command("SELECT count() FROM dead_letters") == 0
