@@ -85,15 +85,9 @@ class BatchBuilder:
             return self.take()
         return None
 
-    def due(self, now: float, writer_idle: bool = False) -> Batch | None:
-        """The open batch, if it has waited long enough, or if its writer is idle and it holds
-        a quarter of a full batch already (a backlog: the engine need not wait ``max_wait``
-        for it); never while rebuilding one."""
-        batch = self.current
-        if batch is None or self.close_at:
-            return None
-        if now - batch.opened_at >= self.max_wait or (writer_idle and (
-                batch.records * 4 >= self.max_records or batch.size * 4 >= self.max_bytes)):
+    def due(self, now: float) -> Batch | None:
+        """The open batch, if it has waited long enough (never while rebuilding one)."""
+        if self.current and not self.close_at and now - self.current.opened_at >= self.max_wait:
             return self.take()
         return None
 

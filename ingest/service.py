@@ -194,12 +194,10 @@ class Ingester:
                     self._hand_off(builder.add(message.offset, message.value, now))
                 self.stats.messages += len(messages)
             for builder in self._builders.values():
-                # A batch that waited long enough goes when its writer has nothing queued;
-                # while the writer is busy it keeps growing: bigger batches under load, fewer
-                # inserts. An idle writer takes a quarter-full batch at once (a backlog).
-                lane = self._lane(builder.partition)
-                if lane.queue.empty():
-                    self._hand_off(builder.due(now, writer_idle=lane.queue.unfinished_tasks == 0))
+                # A batch that waited long enough goes when its writer is free; while the
+                # writer is busy it keeps growing: bigger batches under load, fewer inserts.
+                if self._lane(builder.partition).queue.empty():
+                    self._hand_off(builder.due(now))
             if now - last_report >= 10:
                 last_report = now
                 self._report(consumer, now - started)

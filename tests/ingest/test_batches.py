@@ -29,29 +29,19 @@ def test_a_batch_closes_at_max_bytes() -> None:
     assert batch is not None and batch.size >= 64
 
 
-def test_due_after_max_wait_whatever_its_writer_does() -> None:
+def test_due_after_max_wait() -> None:
     b = builder()
     b.add(0, LINE, now=5.0)
     assert b.due(5.9) is None
-    assert b.due(5.9, writer_idle=True) is None  # far from a quarter of a batch
     batch = b.due(6.0)
     assert batch is not None and batch.records == 1
-
-
-def test_an_idle_writer_takes_a_quarter_full_batch_at_once() -> None:
-    b = builder(max_records=8)
-    b.add(0, LINE, now=0.0)
-    assert b.due(0.1, writer_idle=True) is None
-    b.add(1, LINE, now=0.1)  # 2 of 8 records
-    assert b.due(0.1, writer_idle=False) is None  # a busy writer: the batch keeps growing
-    batch = b.due(0.1, writer_idle=True)
-    assert batch is not None and batch.records == 2
+    assert b.due(100.0) is None  # nothing open
 
 
 def test_never_due_while_rebuilding_a_stored_batch() -> None:
     b = builder(max_records=2, close_at=[3])
     for offset in range(3):
         assert b.add(offset, LINE, now=0.0) is None  # past max_records: the stored batch decides
-    assert b.due(100.0, writer_idle=True) is None
+    assert b.due(100.0) is None
     batch = b.add(3, LINE, now=0.0)
     assert batch is not None and (batch.first_offset, batch.last_offset) == (0, 3)
