@@ -9,7 +9,8 @@
 3. inserts the very same newline-delimited JSON straight into ``requests`` with the
    engine's JSONEachRow parser (same table, same views downstream) and times that, once
    before the pipeline runs and once after (the first insert into fresh tables is slower);
-4. prints both rates and their ratio. Uses its own embedded ClickHouse folder.
+4. prints both rates and their ratio. Uses its own embedded ClickHouse folder; deletes it and
+   the topic at the end.
 
 Two more figures say where the pipeline's time goes:
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -93,6 +95,17 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="edgewatch-bench-ingest-"))
     settings = Settings(kafka_bootstrap=args.bootstrap, kafka_topic=f"bench-{uuid.uuid4().hex[:8]}",
                         kafka_group="bench-ingest", clickhouse_url=f"chdb://{folder}")
+    try:
+        run(args, settings)
+    finally:  # the topic (862 MB by default) and the engine folder would pile up run after run
+        admin = KafkaAdminClient(bootstrap_servers=args.bootstrap)
+        if settings.kafka_topic in admin.list_topics():
+            admin.delete_topics([settings.kafka_topic])
+        admin.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> None:
     client = connect(settings.clickhouse_url)
     migrate(client)
 

@@ -94,8 +94,11 @@ def topic(kafka: str) -> Iterator[str]:
     name = f"test-{uuid.uuid4().hex[:10]}"
     admin = KafkaAdminClient(bootstrap_servers=kafka)
     admin.create_topics([NewTopic(name, num_partitions=TEST_PARTITIONS, replication_factor=1)])
-    admin.close()
-    yield name
+    try:
+        yield name
+    finally:  # a local broker keeps everything (log.retention.ms=-1): don't pile topics up
+        admin.delete_topics([name])
+        admin.close()
 
 
 @pytest.fixture
