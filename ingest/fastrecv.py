@@ -74,7 +74,9 @@ def _decode(cls: type[ApiMessage], data: Any, *args: Any, **kwargs: Any) -> Any:
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's malloc.h
 MMAP_THRESHOLD = 32 << 20
-"""Allocations from this size on get pages of their own (glibc's largest allowed value)."""
+"""Allocations from this size on get pages of their own. glibc's default starts at 128 KiB and
+only adapts upwards as such buffers are freed; a fixed value also stops that adapting. 32 MiB
+holds a fetch response of 4 partitions at 8 MiB each (ingest/service.py's consumer settings)."""
 TRIM_THRESHOLD = 512 << 20
 """Freed memory at the top of the heap kept for reuse, at most."""
 
