@@ -216,6 +216,7 @@ def test_joining_with_a_backlog_does_not_strand_the_consumer(kafka: str, ch: Cli
         stored += 100_000
         assert ingester.replacements == 0, f"round {round_}: the consumer stopped fetching"
         assert ch.command("SELECT count() FROM requests") == stored
+        admin.delete_topics([topic])
     admin.close()
 
 
