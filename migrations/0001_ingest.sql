@@ -114,11 +114,24 @@ CREATE TABLE IF NOT EXISTS ingest_decoded
 )
 ENGINE = Null;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS ingest_decode_mv TO ingest_decoded AS
+-- Decoding takes two steps. First every line is split into records (`ingest_records`): a line
+-- that is no JSON array and holds no "log" key (nearly all) passes as it is; other lines go
+-- through the array split and the Fluent Bit `log` unwrapping, which keeps what the shipper
+-- added around the record in `wrapper`. Then the decoder parses each record once. Putting
+-- every line through the array split and a second parse of `log` had taken about half of the
+-- decoder's time (timed once on 300,000 of bench/ingest.py's records; docs/records.md, "Speed").
+CREATE TABLE IF NOT EXISTS ingest_records
+(
+    topic     LowCardinality(String),
+    partition UInt32,
+    offset    UInt64,
+    record    String,  -- one JSON record (or what could not be split into any)
+    wrapper   String   -- the object around a record taken from its `log` field, or ''
+)
+ENGINE = Null;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS ingest_decode_records_mv TO ingest_decoded AS
 WITH
-    -- A message that is a JSON array arrives as one line; each element is a record. A broken
-    -- array stays one document, so that it is dead-lettered as invalid JSON.
-    arrayJoin(if(startsWith(line, '[') AND isValidJSON(line), JSONExtractArrayRaw(line), [line])) AS record,
     -- Every field either format may carry, parsed once. Numbers arrive as their text.
     'Tuple(timestamp Nullable(String), start_time Nullable(String),
            source_workload Nullable(String), source_namespace Nullable(String),
@@ -131,11 +144,15 @@ WITH
            request_id Nullable(String), trace_id Nullable(String),
            bytes_sent Nullable(String), bytes_received Nullable(String),
            upstream_cluster Nullable(String), authority Nullable(String),
-           log Nullable(String), kubernetes Nullable(String))' AS record_type,
-    JSONExtract(record, record_type) AS outer,
-    -- Fluent Bit may carry the access-log line as a JSON string under "log".
-    if(startsWith(ifNull(outer.log, ''), '{'), JSONExtract(outer.log, record_type), outer) AS r,
-    JSONExtract(ifNull(outer.kubernetes, '{}'),
+           kubernetes Nullable(String))' AS record_type,
+    JSONExtract(record, record_type) AS r,
+    -- what a log shipper added around a `log` record (nothing for other records)
+    JSONExtract(wrapper, 'Tuple(source_workload Nullable(String), source_namespace Nullable(String),
+                               destination_workload Nullable(String), kubernetes Nullable(String))') AS w,
+    if(wrapper = '', r.source_workload, w.source_workload) AS outer_source_workload,
+    if(wrapper = '', r.source_namespace, w.source_namespace) AS outer_source_namespace,
+    if(wrapper = '', r.destination_workload, w.destination_workload) AS outer_destination_workload,
+    JSONExtract(ifNull(if(wrapper = '', r.kubernetes, w.kubernetes), '{}'),
                 'Tuple(namespace_name Nullable(String), labels Map(String, String))') AS k,
 
     -- Which format: Envoy access-log fields win, then Edgewatch's own record.
@@ -176,7 +193,7 @@ SELECT
     topic,
     partition,
     offset,
-    if(error = '', '', record) AS doc,  -- only dead letters need the record as received
+    if(error = '', '', if(wrapper = '', record, wrapper)) AS doc,  -- only dead letters need the record as received
     multiIf(
         NOT (is_envoy OR is_native) AND NOT isValidJSON(record), 'invalid JSON',
         NOT (is_envoy OR is_native) AND JSONType(record) != 'Object', 'not a JSON object',
@@ -202,15 +219,15 @@ SELECT
     ts AS timestamp,
     multiIf(
         is_native, ifNull(r.source_workload, 'unknown'),
-        inbound, ifNull(outer.source_workload, 'unknown'),
-        coalesce(outer.source_workload, pod_workload, 'unknown')) AS source_workload,
+        inbound, ifNull(outer_source_workload, 'unknown'),
+        coalesce(outer_source_workload, pod_workload, 'unknown')) AS source_workload,
     multiIf(
         is_native, ifNull(r.source_namespace, ''),
-        inbound, ifNull(outer.source_namespace, ''),
-        coalesce(outer.source_namespace, pod_namespace, '')) AS source_namespace,
+        inbound, ifNull(outer_source_namespace, ''),
+        coalesce(outer_source_namespace, pod_namespace, '')) AS source_namespace,
     multiIf(
         is_native, ifNull(r.destination_service, ''),
-        inbound, coalesce(pod_workload, outer.destination_workload,
+        inbound, coalesce(pod_workload, outer_destination_workload,
                           if(host_is_service, host_labels[1], nullIf(upstream_host, '')), 'unknown'),
         unknown_upstream, coalesce(nullIf(upstream_host, ''), r.upstream_cluster, 'unknown'),
         host_is_service, host_labels[1],
@@ -222,7 +239,7 @@ SELECT
         '') AS destination_namespace,
     multiIf(
         is_native, ifNull(r.destination_workload, ''),
-        inbound, coalesce(pod_workload, outer.destination_workload, ''),
+        inbound, coalesce(pod_workload, outer_destination_workload, ''),
         '') AS destination_workload,
     kind AS destination_kind,
     reporter_value AS reporter,
@@ -237,8 +254,26 @@ SELECT
     ifNull(r.trace_id, '') AS trace_id,
     toUInt64OrZero(ifNull(r.bytes_sent, '')) AS bytes_sent,
     toUInt64OrZero(ifNull(r.bytes_received, '')) AS bytes_received
+FROM ingest_records;
+
+-- The common line: one record, as it is. '"log"' may also match a value; such lines merely
+-- take the general path below.
+CREATE MATERIALIZED VIEW IF NOT EXISTS ingest_split_plain_mv TO ingest_records AS
+SELECT topic, partition, offset, line AS record, '' AS wrapper
 FROM ingest_lines
-WHERE line != '';
+WHERE line != '' AND NOT startsWith(line, '[') AND position(line, '"log"') = 0;
+
+-- Every other line: a JSON array gives its elements (an invalid one stays whole, to be dead
+-- lettered); a record whose `log` field holds a JSON object is replaced by that object, and
+-- keeps the object around it as its wrapper.
+CREATE MATERIALIZED VIEW IF NOT EXISTS ingest_split_general_mv TO ingest_records AS
+WITH
+    arrayJoin(if(startsWith(line, '[') AND isValidJSON(line), JSONExtractArrayRaw(line), [line])) AS element,
+    ifNull(JSONExtract(element, 'log', 'Nullable(String)'), '') AS log,
+    startsWith(log, '{') AND isValidJSON(log) AS wrapped
+SELECT topic, partition, offset, if(wrapped, log, element) AS record, if(wrapped, element, '') AS wrapper
+FROM ingest_lines
+WHERE line != '' AND (startsWith(line, '[') OR position(line, '"log"') > 0);
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS ingest_requests_mv TO requests AS
 SELECT
