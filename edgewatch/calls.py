@@ -46,9 +46,10 @@ def latency_histogram(buckets: str) -> str:
     return f"mapFromArrays(arrayMap(i -> {buckets}[i], {starts}), arrayMap(n -> toUInt64(n), {counts}))"
 
 
-LATENCY_BUCKETS = "quantilesExactWeightedArray(0.5, 0.95, 0.99)(mapKeys(latency), mapValues(latency))"
-"""SQL aggregate: the buckets of p50, p95 and p99 of the merged ``latency`` histograms
-(:func:`bucket_ms` gives milliseconds; an empty group gives bucket 0, so count the calls)."""
+def latency_buckets(histograms: str = "latency") -> str:
+    """SQL aggregate: the buckets of p50, p95 and p99 of a column of latency histograms merged
+    (:func:`bucket_ms` gives milliseconds; an empty group gives bucket 0, so count the calls)."""
+    return f"quantilesExactWeightedArray(0.5, 0.95, 0.99)(mapKeys({histograms}), mapValues({histograms}))"
 
 
 def bucket_ms(bucket: int) -> float:
@@ -60,7 +61,7 @@ def latency_quantiles(histograms: str) -> str:
     """SQL aggregate: [p50, p95, p99] in ms merged from a column of latency histograms, NaNs when empty."""
     return (f"if(sum(length(mapKeys({histograms}))) = 0, [nan, nan, nan], "
             f"arrayMap(k -> pow(10, k / 60) * {2 / (1 + LATENCY_GROWTH)!r}, "
-            f"{LATENCY_BUCKETS.replace('latency', histograms)}))")
+            f"{latency_buckets(histograms)}))")
 
 
 # The numbers of a group of calls, exactly as edge_minute_mv (0002) computes them, over rows

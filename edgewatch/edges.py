@@ -28,11 +28,11 @@ from edgewatch.calls import (
     EDGE,
     EDGE_SEPARATOR,
     KEYS,
-    LATENCY_BUCKETS,
     bucket_ms,
     counted_once,
     epoch_ms,
     from_epoch,
+    latency_buckets,
     range_params,
 )
 from edgewatch.health import DEFAULT_THRESHOLDS, Health, HealthThresholds, classify, severity
@@ -245,7 +245,7 @@ def _bucket_ms(bucket: int) -> float:
 
 
 def _percentiles(buckets: list[int], calls: int) -> list[float | None]:
-    """p50, p95, p99 in ms from the buckets :data:`LATENCY_BUCKETS` gave for ``calls`` calls."""
+    """p50, p95, p99 in ms from the buckets :func:`latency_buckets` gave for ``calls`` calls."""
     return [_bucket_ms(b) if calls else None for b in buckets]
 
 
@@ -271,7 +271,7 @@ def edge_stats(
     """
     sql, params = grouped_query(
         span, filters, f"""edge, sum(requests), sum(errors), sum(client_errors), sum(timeouts), sumMap(status_codes),
-            sumMap(response_flags), {LATENCY_BUCKETS}""", "edge", raw=raw)
+            sumMap(response_flags), {latency_buckets()}""", "edge", raw=raw)
     rows = client.query(sql, parameters=params).result_rows
     elapsed = span.elapsed(now)
     edges = []
@@ -315,7 +315,7 @@ def edge_timeseries(
     minute or more read the rollups, so they must be whole minutes. Every step is present,
     empty ones with zero requests.
     """
-    sql, params = grouped_query(span, filters, f"t, sum(requests), sum(errors), sum(timeouts), {LATENCY_BUCKETS}",
+    sql, params = grouped_query(span, filters, f"t, sum(requests), sum(errors), sum(timeouts), {latency_buckets()}",
                                 "t", grain=step)
     rows = client.query(sql, parameters=params).result_rows
     by_step = {int(t): row for t, *row in rows}
