@@ -18,8 +18,11 @@ from edgewatch.settings import Settings
 MAX_MESSAGE_BYTES = 900 * 1024  # under the broker's default 1 MiB message limit
 
 
-def batch_lines(lines: Iterable[bytes], max_lines: int, max_bytes: int = MAX_MESSAGE_BYTES) -> Iterator[bytes]:
-    """Group lines into newline-delimited messages of at most ``max_lines`` / ``max_bytes``.
+def batch_lines(
+    lines: Iterable[bytes], max_lines: int, max_bytes: int = MAX_MESSAGE_BYTES
+) -> Iterator[tuple[bytes, int]]:
+    """Group lines into newline-delimited messages of at most ``max_lines`` / ``max_bytes``;
+    yields each message with its number of lines.
 
     A single line longer than ``max_bytes`` travels alone (the broker may refuse it).
     """
@@ -30,12 +33,12 @@ def batch_lines(lines: Iterable[bytes], max_lines: int, max_bytes: int = MAX_MES
         if not line.strip():
             continue
         if batch and (len(batch) >= max_lines or size + len(line) + 1 > max_bytes):
-            yield b"\n".join(batch)
+            yield b"\n".join(batch), len(batch)
             batch, size = [], 0
         batch.append(line)
         size += len(line) + 1
     if batch:
-        yield b"\n".join(batch)
+        yield b"\n".join(batch), len(batch)
 
 
 def produce(settings: Settings, source: BinaryIO, max_lines: int = 1000, progress: bool = True) -> int:
@@ -54,10 +57,10 @@ def produce(settings: Settings, source: BinaryIO, max_lines: int = 1000, progres
     sent = lines = 0
     started = last = time.monotonic()
     try:
-        for message in batch_lines(source, max_lines):
+        for message, count in batch_lines(source, max_lines):
             producer.send(settings.kafka_topic, message)
             sent += 1
-            lines += message.count(b"\n") + 1
+            lines += count
             now = time.monotonic()
             if progress and now - last >= 1:
                 last = now

@@ -60,9 +60,9 @@ class Publisher:
     def send(self, lines: Sequence[bytes]) -> None:
         """Publish ``lines`` (one JSON record each, no newlines inside) in as few messages as fit."""
         self._raise_failure()
-        for message in batch_lines(lines, MESSAGE_MAX_RECORDS, MESSAGE_MAX_BYTES):
+        for message, count in batch_lines(lines, MESSAGE_MAX_RECORDS, MESSAGE_MAX_BYTES):
             self.producer.send(self.topic, message).add_errback(self._remember)
-            self.records += message.count(b"\n") + 1
+            self.records += count
             self.messages += 1
 
     def close(self) -> None:
