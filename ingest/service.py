@@ -225,11 +225,9 @@ class Ingester:
         return builder
 
     def _caught_up(self, consumer: KafkaConsumer, targets: dict[TopicPartition, int]) -> bool:
+        """Whether every assigned partition was fetched up to ``targets`` (``run`` then stores it all)."""
         assigned = consumer.assignment()
-        if any(consumer.position(tp) < end for tp, end in targets.items() if tp in assigned):
-            return False
-        self._store_all(consumer)
-        return True
+        return all(consumer.position(tp) >= end for tp, end in targets.items() if tp in assigned)
 
     # -- step 2: store (writer lanes) ---------------------------------------------------
     def _lane(self, partition: int) -> _Lane:
