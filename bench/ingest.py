@@ -186,8 +186,7 @@ def engine_only(client: Client, settings: Settings, messages: list[bytes], recor
     for builder in builders:
         if batch := builder.take():
             lanes[batch.partition % len(lanes)].append(batch)
-    for table in ("requests", "edge_minute", "service_workloads"):
-        client.command(f"TRUNCATE TABLE {table}")
+    empty_tables(client)
     stop = threading.Event()
 
     def store(batches: list[Batch]) -> None:
@@ -208,16 +207,20 @@ def engine_only(client: Client, settings: Settings, messages: list[bytes], recor
 
 def bulk_insert(client: Client, data: bytes, records: int) -> float:
     """Seconds to insert ``data`` straight into an empty ``requests`` (and its views)."""
-    for table in ("requests", "edge_minute", "service_workloads"):
-        client.command(f"TRUNCATE TABLE {table}")
+    empty_tables(client)
     t = time.perf_counter()
     client.raw_insert("requests", None, data, fmt="JSONEachRow",
                       settings={"input_format_skip_unknown_fields": 1, "date_time_input_format": "best_effort"})
     seconds = time.perf_counter() - t
     assert client.command("SELECT count() FROM requests") == records
+    empty_tables(client)
+    return seconds
+
+
+def empty_tables(client: Client) -> None:
+    """Empty the raw table and the views' tables whose rows the runs count or key on."""
     for table in ("requests", "edge_minute", "service_workloads"):
         client.command(f"TRUNCATE TABLE {table}")
-    return seconds
 
 
 if __name__ == "__main__":
