@@ -85,6 +85,6 @@ def create_app(settings: Settings, client: Client | None = None, clock: Clock = 
     guarded = [Depends(require_token), Depends(only_known_params)]
     for module in (edges, graph, requests, grafana):
         app.include_router(module.router, dependencies=guarded)
-    app.include_router(alerts.http.router, dependencies=[Depends(require_token)])
+    app.include_router(alerts.http.router, dependencies=guarded)
     app.include_router(health.router)
     return app

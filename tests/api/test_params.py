@@ -53,6 +53,9 @@ BEARER = {"Authorization": "Bearer s3cret"}
         ("/api/v1/requests", {"window": "8d"}, "window", "at most 7d"),
         ("/api/v1/requests", {"limit": "0"}, "limit", "greater than or equal to 1"),
         ("/api/v1/services/reviews/dependents", {"window": "1w"}, "window", "s, m, h or d"),
+        ("/api/v1/alerts", {"status": "firing"}, "status", "this route takes: state"),
+        ("/api/v1/alerts/history", {"limt": "5"}, "limt",
+         "this route takes: destination, limit, rule, since, source, until"),
     ],
 )
 def test_bad_parameters_get_422_saying_what_is_accepted(
