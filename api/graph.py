@@ -14,7 +14,8 @@ the health of the services it serves. A node with none of these is ``idle``.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Literal
+from dataclasses import dataclass
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
@@ -34,11 +35,12 @@ class GraphNode(BaseModel):
     requests_out: int
 
 
+@dataclass
 class GraphEdge(EdgeStats):
     """A traffic edge: the edge's numbers plus the ids of the nodes it joins."""
 
     id: str
-    from_: str = Field(serialization_alias="from")
+    from_: Annotated[str, Field(serialization_alias="from")]
     to: str
 
 
@@ -98,9 +100,8 @@ def build_graph(edges: list[EdgeStats], serving: list[ServingWorkload], threshol
         nodes.setdefault(to_id, callee)
         outbound[from_id].add(edge)
         inbound[to_id].add(edge)
-        # __dict__ holds the fields' values: the same edge as from model_dump(), in about half
-        # the time (300 edges: 1.8-2.5 ms against 3.5-4.4 ms, timeit, shared 2-core machine)
-        graph_edges.append(GraphEdge(**edge.__dict__, id=f"{from_id}->{to_id}", from_=from_id, to=to_id))
+        # vars() holds the fields' values: the same as dataclasses.asdict(), which also copies the dicts
+        graph_edges.append(GraphEdge(**vars(edge), id=f"{from_id}->{to_id}", from_=from_id, to=to_id))
 
     served_by: dict[str, list[str]] = defaultdict(list)  # workload id -> service ids
     links = []

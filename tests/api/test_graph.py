@@ -1,7 +1,7 @@
-"""Building the service graph from edge numbers: pure."""
+"""Building the service graph from edge numbers, and the order of edges: pure."""
 
 from api.graph import build_graph
-from edgewatch.edges import EdgeStats, ServingWorkload
+from edgewatch.edges import EdgeStats, ServingWorkload, worst_first
 from edgewatch.health import DEFAULT_THRESHOLDS, Health, classify
 
 
@@ -59,3 +59,17 @@ def test_node_health_is_the_worst_of_its_traffic_and_of_the_services_it_serves()
 def test_serving_links_only_for_services_with_traffic_in_the_window() -> None:
     graph = build_graph([], [ServingWorkload("b", "default", "b-v1")], DEFAULT_THRESHOLDS)
     assert graph.nodes == [] and graph.serves == []
+
+
+def test_edges_sort_worst_first_and_ties_by_name() -> None:
+    edges = [
+        edge("b", "x", source_namespace="ns2"), edge("b", "x"), edge("a", "y"), edge("a", "x"),
+        edge("c", "x", requests=1000), edge("d", "x", client_errors=15), edge("e", "x", errors=20),
+    ]
+    order = [(e.source_namespace, e.source, e.destination) for e in sorted(edges, key=worst_first)]
+    assert order == [
+        ("default", "e", "x"),  # failing (20% server errors)
+        ("default", "d", "x"),  # degraded (15% client errors)
+        ("default", "c", "x"),  # healthy, most traffic
+        ("default", "a", "x"), ("default", "a", "y"), ("default", "b", "x"), ("ns2", "b", "x"),  # ties: by name
+    ]
