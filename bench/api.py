@@ -8,7 +8,17 @@ uvicorn on a free port, then reports medians of:
 - ``GET /api/v1/edges?window=1h``, ``GET /api/v1/graph?window=24h`` and a drill-down
   ``GET /api/v1/requests?...&status=5xx`` through HTTP;
 - the same edge numbers computed by scanning ``requests`` (``edge_stats(raw=True)``,
-  called directly, so the raw side does not even pay for HTTP), and the ratios;
+  called directly, so the raw side does not even pay for HTTP), and the ratios; each rollup
+  answer is timed alternately with its raw scan (one round: the rollup three times, the raw
+  scan once, in a random order), so that the machine's drifting speed (this
+  shared 2-core machine's medians move by 20-30% from one minute to the next) hits both alike;
+- the last whole hour, which the rollups answer from one ``edge_hour`` row per edge, the
+  fewest rows any rollup design can read for an hour: the floor of the rollup side, the
+  rest of its time being the engine's and Python's cost per query;
+- the same ratio for each 1-hour window of the last 24 hours (median, lowest, highest): a raw
+  scan reads every part of ``requests`` that overlaps its window, so the last hour's ratio
+  depends on how that hour lies in the parts, which depends on the time of day the benchmark
+  runs; the rows each side read and the parts are printed;
 - how far the rollup's p50/p95/p99 of the last hour are from the exact percentiles of the raw
   records (relative error over all edges), and the rollups' size.
 
@@ -22,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import shutil
 import statistics
 import sys
@@ -105,6 +116,36 @@ def median_ms(action: Callable[[], Any], runs: int, warmup: int = 2) -> float:
     return statistics.median(times) * 1000
 
 
+def alternating_ms(actions: dict[str, tuple[Callable[[], Any], int]], rounds: int) -> dict[str, float]:
+    """Median milliseconds of each action, timed alternately: each round runs every action
+    its count of times, in a random order (after one untimed run of each)."""
+    for action, _ in actions.values():
+        action()
+    times: dict[str, list[float]] = {name: [] for name in actions}
+    for _ in range(rounds):
+        for name in random.sample([name for name, (_, count) in actions.items() for _ in range(count)],
+                                  sum(count for _, count in actions.values())):
+            began = time.perf_counter()
+            actions[name][0]()
+            times[name].append(time.perf_counter() - began)
+    return {name: statistics.median(values) * 1000 for name, values in times.items()}
+
+
+def hourly_ratios(client: Client, now: datetime, hours: int = 24) -> list[float]:
+    """Raw scan / rollup time of the 1-hour windows ending at ``now``, ``now - 1h``, ... (whole
+    minutes, as ``window=1h`` reads them). A raw scan reads every part of ``requests`` that
+    overlaps its hour, so its time depends on how the hour lies in the parts; over a day's hours
+    the ratio does not depend on the time of day the benchmark runs. Per hour: the median of
+    three rollup calls against one raw scan, in a random order."""
+    ratios = []
+    for back in range(hours):
+        span = TimeRange.ending(now - timedelta(hours=back), 3600)
+        times = alternating_ms({"rollup": (lambda span=span: edge_stats(client, span, now), 3),
+                                "raw": (lambda span=span: edge_stats(client, span, now, raw=True), 1)}, 1)
+        ratios.append(times["raw"] / times["rollup"])
+    return ratios
+
+
 def serve_in_thread(settings: Settings, client: Client, now: datetime) -> tuple[uvicorn.Server, str]:
     server = uvicorn.Server(uvicorn.Config(create_app(settings, client, clock=lambda: now),
                                           host="127.0.0.1", port=0, log_level="warning"))
@@ -158,6 +199,17 @@ def prepare(client: Client, rows: int, now: datetime) -> None:
               f" {size / 1e6:.0f} MB compressed")
 
 
+def rows_read(client: Client, action: Callable[[], Any]) -> int:
+    """Rows the engine read during ``action`` (system.events: chDB keeps no query log)."""
+    def selected() -> int:
+        return int(client.command("SELECT value FROM system.events WHERE event = 'SelectedRows'"))
+
+    itself = -selected() + selected()  # what reading the counter reads (system.events, whole)
+    before = selected()
+    action()
+    return selected() - before - itself
+
+
 def percentile_errors(client: Client, span: TimeRange, now: datetime) -> None:
     """Relative error of the rollup's percentiles against exact ones over the raw records."""
     exact = {
@@ -181,9 +233,17 @@ def percentile_errors(client: Client, span: TimeRange, now: datetime) -> None:
 def measure(settings: Settings, client: Client, now: datetime) -> dict[str, float]:
     """Median milliseconds of each answer, through HTTP and by direct calls."""
     hour, day = TimeRange.ending(now, 3600), TimeRange.ending(now, 86400)
+    whole_hour = TimeRange.ending(now - timedelta(hours=1), 3600, grain=3600)  # ends at the current hour's start
     differ = compare(client, hour, now), compare(client, day, now)
     print(f"  edges whose counts differ, rollup vs raw: 1h {differ[0]}, 24h {differ[1]}")
     percentile_errors(client, hour, now)
+    for name, span in (("1h", hour), ("last whole hour", whole_hour)):
+        rollup = rows_read(client, lambda span=span: edge_stats(client, span, now))
+        raw = rows_read(client, lambda span=span: edge_stats(client, span, now, raw=True))
+        print(f"  rows read for {name}: rollup {rollup:,}, raw scan {raw:,}")
+    parts = client.query("SELECT count(), max(rows) FROM system.parts WHERE active AND table = 'requests'").result_rows
+    print(f"  requests: {parts[0][0]} parts, the largest {parts[0][1]:,} rows (a raw scan reads every part that "
+          "overlaps the window, the table being sorted by service first)")
     server, url = serve_in_thread(settings, client, now)
     worst = edge_stats(client, hour, now)[0]
     drill = {"source": worst.source, "destination": worst.destination, "status": "5xx", "limit": 100, "window": "1h"}
@@ -195,25 +255,40 @@ def measure(settings: Settings, client: Client, now: datetime) -> dict[str, floa
             "edges?window=1h (HTTP)": median_ms(get("/api/v1/edges", window="1h"), 21),
             "graph?window=24h (HTTP)": median_ms(get("/api/v1/graph", window="24h"), 11),
             "requests drill-down 1h, 5xx (HTTP)": median_ms(get("/api/v1/requests", **drill), 11),
-            "edges 1h, rollup (function)": median_ms(lambda: edge_stats(client, hour, now), 11),
-            "edges 24h, rollup (function)": median_ms(lambda: edge_stats(client, day, now), 11),
-            "edges 1h, raw scan (function)": median_ms(lambda: edge_stats(client, hour, now, raw=True), 5, 1),
-            "edges 24h, raw scan (function)": median_ms(lambda: edge_stats(client, day, now, raw=True), 3, 1),
         }
     server.should_exit = True
+    results |= alternating_ms({
+        "edges 1h, rollup (function)": (lambda: edge_stats(client, hour, now), 3),
+        "edges last whole hour, rollup (function)": (lambda: edge_stats(client, whole_hour, now), 3),
+        "edges 1h, raw scan (function)": (lambda: edge_stats(client, hour, now, raw=True), 1),
+    }, 11)
+    results |= alternating_ms({
+        "edges 24h, rollup (function)": (lambda: edge_stats(client, day, now), 3),
+        "edges 24h, raw scan (function)": (lambda: edge_stats(client, day, now, raw=True), 1),
+    }, 3)
+    print("timing the 1-hour windows of the last 24 hours, rollup against raw scan ...", flush=True)
+    ratios = hourly_ratios(client, now)
+    results |= {"1h windows of the day: median ratio": statistics.median(ratios),
+                "1h windows of the day: lowest ratio": min(ratios), "1h windows of the day: highest ratio": max(ratios)}
     return results
 
 
 def report(results: dict[str, float]) -> None:
     print("\nmedians:")
     for name, value in results.items():
-        print(f"  {name:40s} {value:9.1f} ms")
+        if not name.startswith("1h windows"):
+            print(f"  {name:40s} {value:9.1f} ms")
     raw_1h, raw_24h = results["edges 1h, raw scan (function)"], results["edges 24h, raw scan (function)"]
-    print("\nratios (raw scan / rollup):")
+    print("\nratios (raw scan / rollup, each pair timed alternately):")
     print(f"  1h : {raw_1h / results['edges 1h, rollup (function)']:.1f}x "
           f"(against HTTP edges: {raw_1h / results['edges?window=1h (HTTP)']:.1f}x)")
     print(f"  24h: {raw_24h / results['edges 24h, rollup (function)']:.1f}x "
           f"(against HTTP graph: {raw_24h / results['graph?window=24h (HTTP)']:.1f}x)")
+    print(f"  1h raw scan / last whole hour's rollup (one edge_hour row per edge, the fewest rows a 1-hour answer "
+          f"can read): {raw_1h / results['edges last whole hour, rollup (function)']:.1f}x")
+    print(f"  each 1-hour window of the last 24 hours: median {results['1h windows of the day: median ratio']:.1f}x, "
+          f"lowest {results['1h windows of the day: lowest ratio']:.1f}x, "
+          f"highest {results['1h windows of the day: highest ratio']:.1f}x")
     print("\ntargets: edges 1h < 50 ms, graph 24h < 250 ms (HTTP), rollup >= 20x raw")
     print(f"load average during the run (2 cores, shared): {os.getloadavg()[0]:.1f}")
 
