@@ -100,7 +100,7 @@ def build_graph(edges: list[EdgeStats], serving: list[ServingWorkload], threshol
         nodes.setdefault(to_id, callee)
         outbound[from_id].add(edge)
         inbound[to_id].add(edge)
-        # vars() holds the fields' values: the same as dataclasses.asdict(), which also copies the dicts
+        # vars(): the edge's fields as they are (dataclasses.asdict would also copy the two dicts)
         graph_edges.append(GraphEdge(**vars(edge), id=f"{from_id}->{to_id}", from_=from_id, to=to_id))
 
     served_by: dict[str, list[str]] = defaultdict(list)  # workload id -> service ids
