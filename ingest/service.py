@@ -114,6 +114,8 @@ class Ingester:
     def run(self, stop: threading.Event | None = None, until_caught_up: bool = False) -> IngestStats:
         if stop is not None:
             self._stop = stop
+        fastrecv.install()  # process-wide and idempotent: once, not for every consumer
+        fastrecv.keep_freed_memory()
         self._kafka = consumer = self._consumer()
         self._lanes = [
             _Lane(f"edgewatch-writer-{i}", self.client if i == 0 else connect(self.settings.clickhouse_url),
@@ -136,8 +138,6 @@ class Ingester:
 
     # -- step 1: poll and batch ---------------------------------------------------------
     def _consumer(self) -> KafkaConsumer:
-        fastrecv.install()
-        fastrecv.keep_freed_memory()
         listener = _Rebalance(self)
         consumer = KafkaConsumer(
             bootstrap_servers=self.settings.kafka_bootstrap.split(","),
