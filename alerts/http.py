@@ -67,7 +67,7 @@ class AlertOut(BaseModel):
 
 def _ref(alert: Alert) -> AlertRef:
     return AlertRef(
-        id=alert.id, rule=alert.rule, source=alert.edge.source_workload, destination=alert.edge.destination_service
+        id=alert.id, rule=alert.rule, source=alert.edge.source, destination=alert.edge.destination
     )
 
 
@@ -79,9 +79,9 @@ def _alert_out(alert: Alert, by_id: dict[str, Alert], silenced: set[str], status
         condition=alert.condition,
         severity=alert.severity,
         status=status_text or str(alert.status),
-        source=edge.source_workload,
+        source=edge.source,
         source_namespace=edge.source_namespace,
-        destination=edge.destination_service,
+        destination=edge.destination,
         destination_namespace=edge.destination_namespace,
         destination_kind=edge.destination_kind,
         value=alert.value,
@@ -248,9 +248,9 @@ def backtest_rule(client: ClientDep, rules: RulesDep, body: BacktestIn) -> Backt
         step_seconds=step_seconds,
         episodes=[
             EpisodeOut(
-                source=e.edge.source_workload,
+                source=e.edge.source,
                 source_namespace=e.edge.source_namespace,
-                destination=e.edge.destination_service,
+                destination=e.edge.destination,
                 destination_namespace=e.edge.destination_namespace,
                 destination_kind=e.edge.destination_kind,
                 pending_at=e.pending_at,

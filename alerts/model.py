@@ -10,37 +10,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from edgewatch.edge import Edge
+
+__all__ = ["Alert", "AlertEvent", "Edge", "EventKind", "Observation", "Status", "alert_id", "utc"]
+
 
 def utc(moment: datetime) -> datetime:
     """``moment`` as an aware UTC datetime (naive values are taken to be UTC already)."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-@dataclass(frozen=True, order=True)
-class Edge:
-    """Calls from a caller workload to a called service, as the caller's proxy reported them."""
-
-    source_workload: str
-    source_namespace: str
-    destination_service: str
-    destination_namespace: str
-    destination_kind: str = "service"
-
-    @property
-    def key(self) -> str:
-        """Stable identity: ``source_ns/source->dest_ns/dest`` (the kind follows from the service)."""
-        return (
-            f"{self.source_namespace}/{self.source_workload}->{self.destination_namespace}/{self.destination_service}"
-        )
-
-    @property
-    def label(self) -> str:
-        """What people read: ``webapp → staff-service``."""
-        return f"{self.source_workload} → {self.destination_service}"
-
-    @property
-    def external(self) -> bool:
-        return self.destination_kind == "external"
 
 
 @dataclass(frozen=True)

@@ -210,9 +210,9 @@ def edge_details(client: Client, edge: Edge, now: datetime, window: float, slow:
     params = {
         "now_ms": epoch_ms(now),
         "window": int(window),
-        "source": edge.source_workload,
+        "source": edge.source,
         "source_namespace": edge.source_namespace,
-        "destination": edge.destination_service,
+        "destination": edge.destination,
         "destination_namespace": edge.destination_namespace,
         "samples": samples,
         "since_ms": epoch_ms(now - timedelta(seconds=window)),

@@ -42,8 +42,8 @@ def serving_workloads(edge: Edge, services: ServiceMap) -> frozenset[str]:
     """The workloads behind the called service of ``edge`` (none for hosts outside the mesh)."""
     if edge.destination_kind != "service":
         return frozenset()
-    known = services.get((edge.destination_namespace, edge.destination_service))
-    return known if known else frozenset({edge.destination_service})
+    known = services.get((edge.destination_namespace, edge.destination))
+    return known if known else frozenset({edge.destination})
 
 
 def _same_namespace(a: str, b: str) -> bool:
@@ -54,7 +54,7 @@ def _explainers(alerts: Sequence[Alert], services: ServiceMap) -> dict[str, list
     """Alert id -> ids of the active alerts directly downstream that explain it."""
     by_caller: dict[str, list[Alert]] = defaultdict(list)
     for alert in alerts:
-        by_caller[alert.edge.source_workload].append(alert)
+        by_caller[alert.edge.source].append(alert)
     graph: dict[str, list[str]] = {}
     for alert in alerts:
         explains = EXPLAINED_BY.get(alert.condition, frozenset())

@@ -43,8 +43,8 @@ class Silence:
             re.match(glob_regex(pattern), value) is not None
             for pattern, value in (
                 (self.rule, alert.rule),
-                (self.source, alert.edge.source_workload),
-                (self.destination, alert.edge.destination_service),
+                (self.source, alert.edge.source),
+                (self.destination, alert.edge.destination),
             )
         )
 

@@ -16,18 +16,9 @@ from clickhouse_connect.driver.client import Client
 
 from alerts.model import Alert, AlertEvent, Edge, EventKind, Status, utc
 from edgewatch.calls import epoch_ms
+from edgewatch.edge import KEY_COLUMNS
 
-_ALERT = [
-    "alert_id",
-    "rule",
-    "condition",
-    "severity",
-    "source_workload",
-    "source_namespace",
-    "destination_service",
-    "destination_namespace",
-    "destination_kind",
-]
+_ALERT = ["alert_id", "rule", "condition", "severity", *KEY_COLUMNS]
 _MEASURE = ["value", "threshold", "requests", "root_causes"]
 _TIMES = ["active_since", "fired_at"]
 STATE_COLUMNS = [*_ALERT, "status", *_TIMES, *_MEASURE, "updated_at"]
@@ -35,18 +26,7 @@ EVENT_COLUMNS = ["at", "event", *_ALERT, *_TIMES, *_MEASURE]
 
 
 def _alert_fields(alert: Alert) -> list[Any]:
-    edge = alert.edge
-    return [
-        alert.id,
-        alert.rule,
-        alert.condition,
-        alert.severity,
-        edge.source_workload,
-        edge.source_namespace,
-        edge.destination_service,
-        edge.destination_namespace,
-        edge.destination_kind,
-    ]
+    return [alert.id, alert.rule, alert.condition, alert.severity, *alert.edge.columns()]
 
 
 def _measures(alert: Alert) -> list[Any]:
@@ -116,13 +96,7 @@ def _alert(record: dict[str, Any]) -> Alert:
         rule=record["rule"],
         condition=record["condition"],
         severity=record["severity"],
-        edge=Edge(
-            record["source_workload"],
-            record["source_namespace"],
-            record["destination_service"],
-            record["destination_namespace"],
-            record["destination_kind"],
-        ),
+        edge=Edge(*(record[name] for name in KEY_COLUMNS)),
         status=Status(record["status"]),
         active_since=utc(record["active_since"]),
         fired_at=utc(record["fired_at"]) if record["fired_at"] is not None else None,

@@ -35,6 +35,7 @@ from edgewatch.calls import (
     latency_buckets,
     range_params,
 )
+from edgewatch.edge import ALL_EDGES, Edge, EdgeFilter
 from edgewatch.health import DEFAULT_THRESHOLDS, Health, HealthThresholds, classify, severity
 
 ROLLUP_RETENTION = timedelta(days=90)
@@ -74,39 +75,6 @@ class TimeRange:
         """Seconds of the range that have passed at ``now`` (the divisor of rates)."""
         return max(0.0, (min(self.end, now) - self.start).total_seconds())
 
-
-@dataclass(frozen=True)
-class EdgeFilter:
-    """Which edges: every field narrows, an empty one matches everything.
-
-    ``namespace`` matches either end of an edge.
-    """
-
-    sources: tuple[str, ...] = ()
-    source_namespace: str | None = None
-    destinations: tuple[str, ...] = ()
-    destination_namespace: str | None = None
-    namespace: str | None = None
-    kind: str | None = None
-
-    def sql(self) -> tuple[str, dict[str, Any]]:
-        """A condition on the key columns (shared by requests and the rollups) and its parameters."""
-        clauses, params = ["1"], {}
-        for value, clause, name in (
-            (self.sources, "source_workload IN {f_sources:Array(String)}", "f_sources"),
-            (self.source_namespace, "source_namespace = {f_sns:String}", "f_sns"),
-            (self.destinations, "destination_service IN {f_destinations:Array(String)}", "f_destinations"),
-            (self.destination_namespace, "destination_namespace = {f_dns:String}", "f_dns"),
-            (self.namespace, "(source_namespace = {f_ns:String} OR destination_namespace = {f_ns:String})", "f_ns"),
-            (self.kind, "destination_kind = {f_kind:String}", "f_kind"),
-        ):
-            if value:
-                clauses.append(clause)
-                params[name] = list(value) if isinstance(value, tuple) else value
-        return " AND ".join(clauses), params
-
-
-ALL_EDGES = EdgeFilter()
 
 # (table, time column, seconds per row), coarsest first. edge_hour and edge_minute rows lie
 # on multiples of their size; edge_10min has a row starting at every minute (migration 0003).
@@ -243,6 +211,11 @@ class EdgeStats:
     status_codes: dict[str, int]
     response_flags: dict[str, int]
     health: Health
+
+    @property
+    def edge(self) -> Edge:
+        return Edge(self.source, self.source_namespace, self.destination, self.destination_namespace,
+                    self.destination_kind)
 
 
 def _ratio(part: int, whole: int) -> float:

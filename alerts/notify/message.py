@@ -74,7 +74,7 @@ def _duration(seconds: float) -> str:
 
 def drilldown_url(public_url: str, edge: Edge, alerts: tuple[Alert, ...]) -> str:
     """The API's per-request drill-down for the edge, filtered to what the alerts are about."""
-    query = {"source": edge.source_workload, "destination": edge.destination_service, "limit": "100"}
+    query = {"source": edge.source, "destination": edge.destination, "limit": "100"}
     conditions = {a.condition for a in alerts}
     if conditions & {"error_rate", "slo_burn_rate"}:
         query["status"] = "5xx"
@@ -111,8 +111,8 @@ def render(notice: Notice, details: EdgeDetails | None, public_url: str, now: da
     since = min(a.active_since for a in notice.alerts)
     fields = [
         f"*Severity*\n{incident.severity}",
-        f"*Edge*\n{escape(edge.source_namespace or '-')}/{escape(edge.source_workload)} → "
-        f"{escape(edge.destination_namespace or '-')}/{escape(edge.destination_service)}",
+        f"*Edge*\n{escape(edge.source_namespace or '-')}/{escape(edge.source)} → "
+        f"{escape(edge.destination_namespace or '-')}/{escape(edge.destination)}",
         f"*Destination*\n{'external host' if edge.external else edge.destination_kind}",
         f"*Since*\n{_when(since)}",
     ]
@@ -132,7 +132,7 @@ def render(notice: Notice, details: EdgeDetails | None, public_url: str, now: da
             f"• `{escape(e.label)}`: " + "; ".join(f"{escape(a.rule)} {escape(describe(a))}" for a in found)
             for e, found in by_edge.items()
         ]
-        callers = sorted({a.edge.source_workload for a in notice.affected})
+        callers = sorted({a.edge.source for a in notice.affected})
         blocks.append(_section(f"*Affected callers:* {escape(', '.join(callers))}\n" + "\n".join(lines)))
         text += f" (affected callers: {', '.join(callers)})"
     link = drilldown_url(public_url, edge, notice.alerts)

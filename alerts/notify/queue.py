@@ -28,6 +28,7 @@ from alerts.model import Edge, utc
 from alerts.notify.message import SlackMessage
 from alerts.notify.plan import Incident, Notice, NoticeKind
 from alerts.notify.senders import Sender
+from edgewatch.edge import KEY_COLUMNS
 from edgewatch.metrics import REGISTRY
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,6 @@ log = logging.getLogger(__name__)
 NOTIFICATIONS = REGISTRY.counter("edgewatch_notifications_total", "Notification attempts by result.")
 QUEUE_SIZE = REGISTRY.gauge("edgewatch_notification_queue", "Notifications waiting for delivery.")
 
-_EDGE = ["source_workload", "source_namespace", "destination_service", "destination_namespace", "destination_kind"]
 COLUMNS = [
     "id",
     "group_key",
@@ -44,7 +44,7 @@ COLUMNS = [
     "sequence",
     "opened_at",
     "created_at",
-    *_EDGE,
+    *KEY_COLUMNS,
     "rules",
     "severity",
     "payload",
@@ -87,7 +87,7 @@ class Outgoing:
             i.sequence,
             i.opened_at,
             self.created_at,
-            *(getattr(edge, name) for name in _EDGE),
+            *edge.columns(),
             list(i.rules),
             i.severity,
             self.payload,
@@ -103,7 +103,7 @@ class Outgoing:
 def _outgoing(values: Sequence[Any]) -> Outgoing:
     r = dict(zip(COLUMNS, values, strict=True))
     incident = Incident(
-        edge=Edge(*(r[name] for name in _EDGE)),
+        edge=Edge(*(r[name] for name in KEY_COLUMNS)),
         incident_id=r["incident_id"],
         opened_at=utc(r["opened_at"]),
         kind=NoticeKind(r["kind"]),

@@ -34,9 +34,9 @@ def record(
     """One native record of a call on ``edge`` reported by the caller (override with ``extra``)."""
     return {
         "timestamp": at.isoformat(),
-        "source_workload": edge.source_workload,
+        "source_workload": edge.source,
         "source_namespace": edge.source_namespace,
-        "destination_service": edge.destination_service,
+        "destination_service": edge.destination,
         "destination_namespace": edge.destination_namespace,
         "destination_kind": edge.destination_kind,
         "reporter": "source",

@@ -40,7 +40,7 @@ class Log:
 
 
 def kinds(notices: list[Notice]) -> list[tuple[str, str]]:
-    return [(str(n.kind), n.incident.edge.source_workload) for n in notices]
+    return [(str(n.kind), n.incident.edge.source) for n in notices]
 
 
 def test_one_message_about_the_root_listing_affected_callers() -> None:

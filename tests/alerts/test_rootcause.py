@@ -73,7 +73,7 @@ def test_root_causes(name: str) -> None:
 def test_affected_callers_are_listed_under_their_root() -> None:
     result = attribute([FRONT, WEBAPP, STAFF_UT, GATEWAY], SERVED)
     affected = symptoms_by_root(result)
-    assert [a.edge.source_workload for a in affected[STAFF_UT.id]] == ["api-gateway", "frontend", "webapp"]
+    assert [a.edge.source for a in affected[STAFF_UT.id]] == ["api-gateway", "frontend", "webapp"]
     assert set(affected) == {STAFF_UT.id}
 
 
