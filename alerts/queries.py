@@ -18,7 +18,9 @@ from clickhouse_connect.driver.client import Client
 
 from alerts.model import Edge, Observation
 from alerts.rules import ErrorRate, Latency, Rule, SloBurnRate, TimeoutHeadroom, TimeoutRate, glob_regex
-from edgewatch.calls import CALL_ROWS, IS_ERROR, IS_TIMEOUT, KEYS, epoch_ms, latency_quantiles
+from edgewatch.calls import CALL_ROWS, IS_ERROR, IS_TIMEOUT, epoch_ms
+from edgewatch.edge import KEYS
+from edgewatch.latency import quantiles_ms as latency_quantiles
 
 _T = "fromUnixTimestamp64Milli({now_ms:Int64}, 'UTC')"
 _PERCENTILE_INDEX = {"p50": 1, "p95": 2, "p99": 3}

@@ -19,8 +19,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from edgewatch.edges import EdgeStats, ServingWorkload
+from edgewatch.edges import EdgeStats
 from edgewatch.health import Health, HealthThresholds, classify, worst
+from edgewatch.services import ServingWorkload
 
 NodeKind = Literal["workload", "service", "external", "unknown"]
 

@@ -17,7 +17,8 @@ from fastapi.exceptions import RequestValidationError
 
 from api.deps import NowDep, SettingsDep
 from edgewatch.drilldown import STATUS_HELP, StatusCondition, status_condition
-from edgewatch.edges import ROLLUP_RETENTION, EdgeFilter, TimeRange
+from edgewatch.edge import EdgeFilter
+from edgewatch.windows import ROLLUP_RETENTION, TimeRange
 
 WINDOW_HELP = "a whole number and a unit s, m, h or d: 30s, 5m, 1h, 24h, 7d"
 MAX_POINTS = 11_000

@@ -39,8 +39,8 @@ from alerts.notify.senders import ConsoleSender, WebhookSender  # noqa: E402
 from alerts.queries import observe  # noqa: E402
 from alerts.rules import load_rules  # noqa: E402
 from alerts.service import AlertService  # noqa: E402
-from edgewatch.calls import LATENCY_BUCKET  # noqa: E402
 from edgewatch.clickhouse import connect  # noqa: E402
+from edgewatch.latency import BUCKET as LATENCY_BUCKET  # noqa: E402
 from edgewatch.migrate import migrate  # noqa: E402
 from edgewatch.settings import Settings  # noqa: E402
 from ingest.service import Ingester  # noqa: E402

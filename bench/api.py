@@ -52,12 +52,14 @@ from clickhouse_connect.driver.client import Client
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from api.app import create_app  # noqa: E402
-from edgewatch.calls import CALL_ROWS, KEYS, counted_once, range_params  # noqa: E402
+from edgewatch.calls import CALL_ROWS, counted_once, range_params  # noqa: E402
 from edgewatch.clickhouse import connect  # noqa: E402
-from edgewatch.edges import TimeRange, edge_stats  # noqa: E402
+from edgewatch.edge import KEYS  # noqa: E402
+from edgewatch.edges import edge_stats  # noqa: E402
 from edgewatch.migrate import migrate  # noqa: E402
 from edgewatch.settings import Settings  # noqa: E402
 from edgewatch.settle import LAG, settle  # noqa: E402
+from edgewatch.windows import TimeRange  # noqa: E402
 
 # Row n belongs to call c (= n, or n - 1 for every tenth row, which is then the callee's own
 # report of call n - 1 when that call stays in the mesh). Edge e = hash(c) % 300 joins

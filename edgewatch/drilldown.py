@@ -15,7 +15,8 @@ from clickhouse_connect.driver.client import Client
 from pydantic import BaseModel
 
 from edgewatch.calls import CALL_ROWS, IS_ERROR, IS_TIMEOUT, counted_once, from_epoch, range_params
-from edgewatch.edges import ALL_EDGES, EdgeFilter, TimeRange
+from edgewatch.edge import ALL_EDGES, EdgeFilter
+from edgewatch.windows import TimeRange
 
 STATUS_HELP = "5xx, 4xx, 3xx, 2xx, 1xx, error (5xx or no response), timeout (flag UT or 504), or a code 0-999"
 _CLASS = re.compile(r"^([1-5])xx$")

@@ -5,7 +5,8 @@ report counts only if no caller's report of the same call exists, which is known
 the caller's report had time to arrive: so :func:`settle` adds them for closed minutes
 older than ``lag`` (2 minutes by default), in chunks of at most an hour, with an
 ``INSERT ... SELECT`` of the callee-only reports (:func:`edgewatch.calls.callee_only`)
-aggregated like the view does; the views of migration 0003 pass them on to the coarser rollups.
+aggregated like the view does (one declaration: :mod:`edgewatch.rollup`); the views pass them on
+to the coarser rollups.
 
 Exactly once: ``edge_settle_log`` records each chunk as started before its insert and as
 done after it. The next call resumes after the last done chunk; a chunk left started (a
@@ -23,16 +24,9 @@ from datetime import UTC, datetime, timedelta
 
 from clickhouse_connect.driver.client import Client
 
-from edgewatch.calls import (
-    CALL_AGGREGATES,
-    CALL_COLUMNS,
-    CALL_ROWS,
-    IN_RANGE,
-    KEYS,
-    callee_only,
-    from_epoch,
-    range_params,
-)
+from edgewatch.calls import IN_RANGE, callee_only, from_epoch, range_params
+from edgewatch.edge import KEYS
+from edgewatch.rollup import EDGE_MINUTE, calls_rollup_select, column_names
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +37,9 @@ INTERVAL = timedelta(minutes=1)
 """How often to call :func:`settle`."""
 MAX_CHUNK = timedelta(hours=1)
 
-_COLUMNS = (
-    f"minute, {KEYS}, requests, errors, client_errors, timeouts, status_codes, response_flags, "
-    "duration_sum_ms, timeout_duration_min, latency, latency_ok"
-)
+_INSERT = (f"INSERT INTO {EDGE_MINUTE.name} (minute, {KEYS}, {column_names(EDGE_MINUTE.measures)})\n"
+           + calls_rollup_select(f"{IN_RANGE} AND {callee_only()}", EDGE_MINUTE.measures))
+"""The callee-only calls of a range, aggregated exactly as edge_minute_mv aggregates the caller's."""
 
 
 @dataclass(frozen=True)
@@ -88,11 +81,7 @@ def _settle_chunk(client: Client, chunk: Chunk, redo: bool = False) -> None:
     if not redo:
         _log(client, chunk, done=False)
     client.command(
-        f"""INSERT INTO edge_minute ({_COLUMNS})
-            SELECT minute, {KEYS}, {CALL_COLUMNS} FROM (
-                SELECT toStartOfMinute(timestamp) AS minute, {KEYS}, {CALL_AGGREGATES}
-                FROM {CALL_ROWS % (IN_RANGE + " AND " + callee_only())}
-                GROUP BY minute, {KEYS})""",
+        _INSERT,
         parameters=range_params(chunk.start, chunk.end),
         settings={"insert_deduplication_token": chunk.token},
     )

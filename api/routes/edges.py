@@ -12,8 +12,10 @@ from api.deps import ClientDep, ThresholdsDep
 from api.models import EdgesResponse, ServiceEdgesResponse, TimeseriesResponse, json_response
 from api.params import EdgeFilterDep, EdgeWindowDep, SeriesDep, Window
 from api.routes import API_PREFIX
-from edgewatch.edges import EdgeFilter, edge_stats, edge_timeseries, serving_workloads
+from edgewatch.edge import EdgeFilter
+from edgewatch.edges import edge_stats, edge_timeseries
 from edgewatch.health import HealthThresholds
+from edgewatch.services import serving_workloads
 
 router = APIRouter(prefix=API_PREFIX, tags=["edges"])
 

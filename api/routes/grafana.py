@@ -25,7 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import ClientDep, NowDep, ThresholdsDep
 from api.params import MAX_POINTS, invalid
 from edgewatch.calls import epoch_ms, from_epoch
-from edgewatch.edges import ROLLUP_RETENTION, EdgeFilter, EdgePoint, TimeRange, edge_stats, edge_timeseries
+from edgewatch.edge import EdgeFilter
+from edgewatch.edges import EdgePoint, edge_stats, edge_timeseries
+from edgewatch.windows import ROLLUP_RETENTION, TimeRange
 
 router = APIRouter(prefix="/grafana", tags=["grafana"])
 

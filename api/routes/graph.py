@@ -11,7 +11,9 @@ from api.graph import build_graph
 from api.models import GraphResponse, json_response
 from api.params import EdgeWindowDep
 from api.routes import API_PREFIX
-from edgewatch.edges import EdgeFilter, edge_stats, serving_workloads
+from edgewatch.edge import EdgeFilter
+from edgewatch.edges import edge_stats
+from edgewatch.services import serving_workloads
 
 router = APIRouter(prefix=API_PREFIX, tags=["graph"])
 

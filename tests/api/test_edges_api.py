@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from edgewatch.edges import TimeRange, edge_stats
+from edgewatch.edges import edge_stats
 from edgewatch.settle import LAG, settle
+from edgewatch.windows import TimeRange
 from tests.api.mesh import Mesh
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]

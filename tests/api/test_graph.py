@@ -1,8 +1,9 @@
 """Building the service graph from edge numbers, and the order of edges: pure."""
 
 from api.graph import build_graph
-from edgewatch.edges import EdgeStats, ServingWorkload, worst_first
+from edgewatch.edges import EdgeStats, worst_first
 from edgewatch.health import DEFAULT_THRESHOLDS, Health, classify
+from edgewatch.services import ServingWorkload
 
 
 def edge(source: str, destination: str, requests: int = 100, errors: int = 0, client_errors: int = 0,

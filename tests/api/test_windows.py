@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from edgewatch.edges import TimeRange, rollup_pieces
+from edgewatch.windows import TimeRange, rollup_pieces
 
 T = datetime(2026, 11, 26, 10, 13, 30, tzinfo=UTC)
 
@@ -76,4 +76,4 @@ def test_rollup_pieces_read_few_rows(
     start: int, end: int, grain: int | None, pieces: list[tuple[str, int, int]]
 ) -> None:
     found = rollup_pieces(start, end, grain)
-    assert [(table, a, b) for table, _, a, b in found] == pieces
+    assert [(p.table.name, p.start, p.end) for p in found] == pieces

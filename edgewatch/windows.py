@@ -1,0 +1,216 @@
+"""Windows, and the one planner of which rows answer them: rollup pieces, or raw records.
+
+A window is a half-open :class:`TimeRange`. :func:`plan` decides how it is read: ranges of whole
+minutes from the rollups (:mod:`edgewatch.rollup`), as few rows as cover them
+(:func:`rollup_pieces`), using only tables that carry the measures asked for; other ranges, or
+any range when asked, from ``requests`` with each call counted once (:mod:`edgewatch.calls`).
+:func:`select` turns a plan into one query. The API, the Grafana endpoints and the alert rules
+all read windows through here.
+
+Every value reaches SQL as a server-side parameter; SQL text is only ever assembled from
+constant fragments.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from edgewatch.calls import CALL_ROWS, counted_once, from_epoch, range_params
+from edgewatch.edge import EDGE_KEY, KEYS
+from edgewatch.rollup import (
+    EDGE_10MIN,
+    EDGE_HOUR,
+    EDGE_MINUTE,
+    MEASURE,
+    TABLES,
+    Measure,
+    RollupTable,
+    aggregate_columns,
+    finished_columns,
+)
+
+ROLLUP_RETENTION = timedelta(days=90)
+HOUR_GRAIN = 3600
+
+
+def _ceil(moment: datetime, seconds: int) -> datetime:
+    return from_epoch(math.ceil(moment.timestamp() / seconds) * seconds)
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """The half-open range [start, end), timezone-aware."""
+
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def ending(cls, end: datetime, seconds: int, grain: int | None = None) -> TimeRange:
+        """``seconds`` long, ending at ``end`` rounded up to a multiple of ``grain`` seconds.
+
+        ``grain`` defaults to the rollup's: an hour for windows of a day or more in whole hours,
+        a minute for other windows of whole minutes (the current, partial hour or minute is
+        included, so a window covers between ``seconds - grain`` and ``seconds`` of the
+        past), none for shorter ones (an exact, raw range).
+        """
+        if grain is None:
+            grain = HOUR_GRAIN if seconds >= 86400 and seconds % 3600 == 0 else 60 if seconds % 60 == 0 else 0
+        stop = _ceil(end, grain) if grain else end
+        return cls(stop - timedelta(seconds=seconds), stop)
+
+    @property
+    def whole_minutes(self) -> bool:
+        return self.start.timestamp() % 60 == 0 and self.end.timestamp() % 60 == 0
+
+    def elapsed(self, now: datetime) -> float:
+        """Seconds of the range that have passed at ``now`` (the divisor of rates)."""
+        return max(0.0, (min(self.end, now) - self.start).total_seconds())
+
+
+API_MEASURES = tuple(m.name for m in EDGE_10MIN.measures)
+"""What the API's edge numbers read: every measure of the 10-minute rollup."""
+
+TABLE_COST = 3
+"""What reading one more table costs, in rows per edge: a weight, not derived from a measurement.
+Timed on bench/api.py's load (2,000,000 requests, 290 edges, chDB, shared 2-core machine), each
+further table in the query cost about 5 ms, while tens of rows per edge more stayed within the noise."""
+
+ROLLUP_SETTINGS = "SETTINGS optimize_move_to_prewhere = 0"
+"""For the rollup queries: their filters are on the leading key columns, which the primary
+key index already narrows to a few granules, so PREWHERE has nothing to save, while planning
+it cost about 0.8 ms per query (chDB 4.4, system.events); the 1-hour edges query
+took 13.3 ms against 14.2 ms with it (medians of 150 interleaved runs, shared 2-core machine)."""
+
+
+@dataclass(frozen=True)
+class Piece:
+    """The rows of ``table`` covering [start, end), epoch seconds. For edge_10min, the rows
+    starting at start, start + 10 min, ... (each covers 10 minutes)."""
+
+    table: RollupTable
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class WindowPlan:
+    """How :func:`select` reads ``span``: the rollup rows of ``pieces``, or, when ``raw``, the
+    records of ``requests`` over the whole span, each call counted once. ``grain``: seconds per
+    time bucket (0: the span is one bucket). ``measures``: the measure columns the rows carry."""
+
+    span: TimeRange
+    grain: int
+    measures: tuple[Measure, ...]
+    pieces: tuple[Piece, ...]
+    raw: bool
+
+
+def plan(span: TimeRange, measures: tuple[str, ...] = API_MEASURES, grain: int | None = None,
+         raw: bool = False) -> WindowPlan:
+    """How to read ``span`` for ``measures`` (names of :data:`edgewatch.rollup.MEASURES`).
+
+    Spans of whole minutes with a ``grain`` of whole minutes (or none) read the rollups that carry
+    every measure asked for; others, and every span when ``raw``, read ``requests``.
+    """
+    chosen = tuple(MEASURE[name] for name in measures)
+    if raw or not span.whole_minutes or (grain or 60) % 60:
+        return WindowPlan(span, grain or 0, chosen, (), True)
+    tables = tuple(t for t in TABLES if t.carries(measures))
+    pieces = rollup_pieces(int(span.start.timestamp()), int(span.end.timestamp()), grain, tables)
+    return WindowPlan(span, grain or 0, chosen, tuple(pieces), False)
+
+
+def rollup_pieces(start: int, end: int, grain: int | None = None, tables: tuple[RollupTable, ...] = TABLES
+                  ) -> list[Piece]:
+    """[start, end) in epoch seconds (whole minutes) cut into rows of ``tables`` (coarsest first;
+    edge_minute must be among them).
+
+    With a ``grain`` (time series steps, seconds), the coarsest rows that lie whole inside
+    buckets of ``grain`` (10-minute rows only on multiples of 10 minutes). Without, the whole
+    range is one bucket: the cheapest cover, counting rows per edge plus :data:`TABLE_COST` per
+    table, of either 10-minute rows from ``start`` and minutes for the rest, or whole hours
+    with such covers of the partial hours at either end.
+    """
+    if grain is not None:
+        return _aligned(start, end, [t for t in tables if grain % t.seconds == 0])
+    ten = EDGE_10MIN in tables
+    options = [_fine_cover(start, end, ten)]
+    first_hour, last_hour = -(-start // 3600) * 3600, end // 3600 * 3600
+    if EDGE_HOUR in tables and first_hour < last_hour:
+        options.append([*_fine_cover(start, first_hour, ten), Piece(EDGE_HOUR, first_hour, last_hour),
+                        *_fine_cover(last_hour, end, ten)])
+    return min(options, key=_cost)
+
+
+def _aligned(a: int, b: int, levels: list[RollupTable]) -> list[Piece]:
+    if a >= b:
+        return []
+    table = levels[0]
+    first, last = -(-a // table.seconds) * table.seconds, b // table.seconds * table.seconds
+    if len(levels) == 1:
+        return [Piece(table, a, b)]
+    if first >= last:
+        return _aligned(a, b, levels[1:])
+    return [*_aligned(a, first, levels[1:]), Piece(table, first, last), *_aligned(last, b, levels[1:])]
+
+
+def _fine_cover(a: int, b: int, ten: bool) -> list[Piece]:
+    """[a, b) as 10-minute rows starting at ``a`` (when ``ten``), then minutes for the rest."""
+    tens = a + (b - a) // 600 * 600 if ten else a
+    return [piece for piece in (Piece(EDGE_10MIN, a, tens), Piece(EDGE_MINUTE, tens, b)) if piece.start < piece.end]
+
+
+def _cost(pieces: list[Piece]) -> int:
+    return sum((p.end - p.start) // p.table.seconds for p in pieces) + TABLE_COST * len({p.table for p in pieces})
+
+
+def select(window: WindowPlan, select: str, group_by: str, where: str = "1", params: dict[str, Any] | None = None,
+           having: str = "", settings: bool = True) -> tuple[str, dict[str, Any]]:
+    """``SELECT {select} ... GROUP BY {group_by} [HAVING {having}]`` over the rows of ``window``
+    matching ``where`` (a condition on the key columns, with its ``params``), and all parameters.
+
+    ``select``, ``group_by`` and ``having`` may use the key columns, ``edge``, the plan's
+    measure columns and ``t``: epoch seconds rounded down to a multiple of the grain (0 without
+    one). ``settings=False`` leaves out the SETTINGS clause, for use as a subquery.
+    """
+    params = dict(params or {})
+    params["grain"] = window.grain
+    tail = f" HAVING {having}" if having else ""
+    if window.raw:
+        params.update(range_params(window.span.start, window.span.end))
+        bucket = "intDiv(toUInt32(timestamp), {grain:UInt32}) * {grain:UInt32}" if window.grain else "0"
+        sql = f"""SELECT {select} FROM (
+                SELECT t, {KEYS}, {EDGE_KEY} AS edge, {finished_columns(window.measures)} FROM (
+                    SELECT {bucket} AS t, {KEYS}, {aggregate_columns(window.measures)}
+                    FROM {CALL_ROWS % counted_once(where)} GROUP BY t, {KEYS}))
+            GROUP BY {group_by}{tail}"""
+        return sql, params
+    ranges: dict[RollupTable, list[str]] = {}
+    for i, piece in enumerate(window.pieces):
+        column = piece.table.time_column
+        params.update({f"r{i}a": piece.start, f"r{i}b": piece.end})
+        condition = (f"{column} >= toDateTime({{r{i}a:UInt32}}, 'UTC') "
+                     f"AND {column} < toDateTime({{r{i}b:UInt32}}, 'UTC')")
+        if piece.table is EDGE_10MIN:  # the rows starting every 10 minutes from a; the key's leading expression
+            params[f"r{i}p"] = piece.start // 60 % 10
+            condition = f"toMinute(start) % 10 = {{r{i}p:UInt8}} AND {condition}"
+        ranges.setdefault(piece.table, []).append(f"({condition})")
+    bucket = "intDiv(toUInt32({column}), {{grain:UInt32}}) * {{grain:UInt32}}" if window.grain else "0"
+    sources = {table: f"{table.name} WHERE ({' OR '.join(conditions)}) AND {where}"
+               for table, conditions in ranges.items()}
+    options = f" {ROLLUP_SETTINGS}" if settings else ""
+    if not sources:  # an empty span
+        return f"WITH 0 AS t SELECT {select} FROM {EDGE_MINUTE.name} WHERE 0 GROUP BY {group_by}{tail}", params
+    if len(sources) == 1:  # the common case (an hour: edge_10min): no subquery, which costs a little
+        ((table, source),) = sources.items()
+        t = bucket.format(column=table.time_column)
+        return f"WITH {t} AS t SELECT {select} FROM {source} GROUP BY {group_by}{tail}{options}", params
+    columns = ", ".join(m.name for m in window.measures)
+    union = "\nUNION ALL\n".join(
+        f"SELECT {bucket.format(column=table.time_column)} AS t, {KEYS}, edge, {columns} FROM {source}"
+        for table, source in sources.items()
+    )
+    return f"SELECT {select} FROM ({union}) GROUP BY {group_by}{tail}{options}", params
