@@ -11,12 +11,11 @@ everything reaches SQL as a server-side parameter.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from clickhouse_connect.driver.client import Client
 
-from alerts.model import Edge, Observation
+from alerts.model import Edge, EdgeDetails, Observation
 from alerts.rules import ErrorRate, Latency, Rule, SloBurnRate, TimeoutHeadroom, TimeoutRate, glob_regex
 from edgewatch.calls import CALL_ROWS, IS_ERROR, IS_TIMEOUT, KEYS, epoch_ms, latency_quantiles
 
@@ -184,18 +183,6 @@ def observe(client: Client, rule: Rule, now: datetime) -> list[Observation]:
         found = [_burn_observation(Edge(*row[:5]), tuple(row[5:]), rule, rule.condition) for row in rows]
         return [obs for obs in found if obs is not None]
     return [Observation(Edge(*row[:5]), float(row[6]), float(row[7]), int(row[5])) for row in rows]
-
-
-@dataclass(frozen=True)
-class EdgeDetails:
-    """What a notification shows about one edge over a window."""
-
-    requests: int
-    errors: int
-    timeouts: int
-    status_codes: list[tuple[int, int]]  # most frequent first
-    response_flags: list[tuple[str, int]]  # most frequent first, '-' (no flag) left out
-    sample_request_ids: list[str]
 
 
 _EDGE_MATCH = (

@@ -16,9 +16,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from alerts.model import Alert, Edge
+from alerts.model import Alert, Edge, EdgeDetails
 from alerts.notify.plan import Notice, NoticeKind
-from alerts.queries import EdgeDetails
 
 Block = dict[str, Any]
 _ICON = {"critical": ":red_circle:", "warning": ":large_orange_circle:", "info": ":large_blue_circle:"}

@@ -6,10 +6,9 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from alerts.model import Alert, Edge, Status
+from alerts.model import Alert, Edge, EdgeDetails, Status
 from alerts.notify.message import SlackMessage, describe, render
 from alerts.notify.plan import NoticeKind, plan
-from alerts.queries import EdgeDetails
 from alerts.rootcause import attribute
 from tests.alerts.records import STAFF_EXTERNAL, WEBAPP
 
