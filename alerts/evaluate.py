@@ -19,19 +19,20 @@ from datetime import datetime
 from clickhouse_connect.driver.client import Client
 
 from alerts import queries, store
+from alerts.conditions import CONDITIONS
+from alerts.conditions.base import Samples
 from alerts.model import Alert, AlertEvent
 from alerts.notify.message import SlackMessage, render
 from alerts.notify.plan import Notice, plan
 from alerts.notify.queue import NotificationQueue
 from alerts.rootcause import attribute
-from alerts.rules import Rule, SloBurnRate
+from alerts.rules import Rule
 from alerts.silences import load_silences, silenced_ids
 from alerts.state import end, step_rule
 from edgewatch.metrics import REGISTRY
 
 EVALUATIONS = REGISTRY.histogram("edgewatch_alert_evaluation_seconds", "Time to evaluate every rule once.")
 ACTIVE = REGISTRY.gauge("edgewatch_alerts", "Active alerts by status.")
-_SLOW = ("latency", "timeout_headroom")
 
 
 @dataclass(frozen=True)
@@ -44,14 +45,6 @@ class Evaluation:
     notices: tuple[Notice, ...]
     silenced: frozenset[str]
     seconds: float
-
-
-def detail_window(rule: Rule) -> float:
-    """The window a notification about ``rule`` describes (a burn rule's shortest window)."""
-    condition = rule.condition
-    if isinstance(condition, SloBurnRate):
-        return min(w.short for w in condition.windows)
-    return condition.window
 
 
 class Evaluator:
@@ -127,7 +120,7 @@ class Evaluator:
             return None
         if not notice.alerts:
             return render(notice, None, self._public_url, now)
-        window = max(detail_window(self.rules[a.rule]) for a in notice.alerts if a.rule in self.rules)
-        slow = all(a.condition in _SLOW for a in notice.alerts)
+        window = max(self.rules[a.rule].condition.detail_window() for a in notice.alerts if a.rule in self.rules)
+        slow = all(CONDITIONS[a.condition].samples is Samples.SLOWEST for a in notice.alerts)
         details = queries.edge_details(self._client, notice.incident.edge, now, window, slow)
         return render(notice, details, self._public_url, now)

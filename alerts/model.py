@@ -1,4 +1,5 @@
-"""The values alerting passes around: edges, observations, alerts and their transitions.
+"""The values alerting passes around: edges, observations, alerts, their transitions, and
+what a notification shows about an edge.
 
 All are immutable. Times are timezone-aware UTC datetimes; ``utc`` turns what ClickHouse
 returns (naive UTC) into one.
@@ -12,7 +13,7 @@ from enum import StrEnum
 
 from edgewatch.edge import Edge
 
-__all__ = ["Alert", "AlertEvent", "Edge", "EventKind", "Observation", "Status", "alert_id", "utc"]
+__all__ = ["Alert", "AlertEvent", "Edge", "EdgeDetails", "EventKind", "Observation", "Status", "alert_id", "utc"]
 
 
 def utc(moment: datetime) -> datetime:
@@ -83,3 +84,15 @@ class AlertEvent:
     kind: EventKind
     at: datetime
     alert: Alert
+
+
+@dataclass(frozen=True)
+class EdgeDetails:
+    """What a notification shows about one edge over a window."""
+
+    requests: int
+    errors: int
+    timeouts: int
+    status_codes: list[tuple[int, int]]  # most frequent first
+    response_flags: list[tuple[str, int]]  # most frequent first, '-' (no flag) left out
+    sample_request_ids: list[str]

@@ -7,8 +7,9 @@ alert on edge ``B' -> C`` when
   of stored records, which the callee's own proxy always reports; a service with no known
   workload is taken to be served by a workload of the same name, the Kubernetes habit);
 - B' runs in B's namespace (an empty namespace matches any); and
-- the downstream condition can explain the caller's (``EXPLAINED_BY``): failures and
-  slowness downstream explain failures upstream, slowness and timeouts explain slowness.
+- the downstream condition can explain the caller's (``EXPLAINED_BY``, from each condition
+  kind's ``shows`` and ``explained_by``): failures and slowness downstream explain failures
+  upstream, slowness and timeouts explain slowness.
 
 Both alerts must be active (pending or firing) at the same evaluation. Explanations chain:
 ``A -> B`` caused by ``B -> C`` caused by ``C -> D`` has the root ``C -> D``. An alert's root
@@ -22,21 +23,11 @@ from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
+from alerts.conditions import EXPLAINED_BY
 from alerts.model import Alert, Edge
 
 ServiceMap = Mapping[tuple[str, str], frozenset[str]]
 """(namespace, service) -> the workloads that serve it."""
-
-_FAILURES = frozenset({"error_rate", "timeout_rate", "slo_burn_rate"})
-_SLOWNESS = frozenset({"latency", "timeout_headroom"})
-EXPLAINED_BY: Mapping[str, frozenset[str]] = {
-    "error_rate": _FAILURES | {"latency"},
-    "timeout_rate": _FAILURES | {"latency"},
-    "slo_burn_rate": _FAILURES | {"latency"},
-    "latency": _SLOWNESS | {"timeout_rate"},
-    "timeout_headroom": _SLOWNESS | {"timeout_rate"},
-}
-
 
 def serving_workloads(edge: Edge, services: ServiceMap) -> frozenset[str]:
     """The workloads behind the called service of ``edge`` (none for hosts outside the mesh)."""

@@ -1,48 +1,31 @@
 """Alert rules: the YAML file's shape, its validation, and loading it.
 
-A rule names one edge condition (``error_rate``, ``latency``, ``timeout_rate``,
-``timeout_headroom`` or ``slo_burn_rate``), the edges it applies to (glob patterns), a
-minimum request count and a ``for`` duration. docs/rules.md documents every field.
-``load_rules`` raises :class:`RuleError` whose message names the file, the rule and the
-field; the same models validate a rule posted to the backtest endpoint.
+A rule names one edge condition (a kind of :data:`alerts.conditions.CONDITIONS`:
+``error_rate``, ``latency``, ``timeout_rate``, ``timeout_headroom`` or ``slo_burn_rate``), the
+edges it applies to (glob patterns), a minimum request count and a ``for`` duration.
+docs/rules.md documents every field. ``load_rules`` raises :class:`RuleError` whose message
+names the file, the rule and the field; the same models validate a rule posted to the
+backtest endpoint.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, create_model, field_validator, model_validator
 
-from edgewatch.settings import parse_duration
+from alerts.conditions import CONDITIONS
+from alerts.conditions.base import Condition, ConfigModel, Duration
 
 DEFAULT_RULES_FILE = Path(__file__).resolve().parent / "rules.yaml"
-CONDITIONS = ("error_rate", "latency", "timeout_rate", "timeout_headroom", "slo_burn_rate")
 
 
 class RuleError(ValueError):
     """The rules file (or a posted rule) is invalid; the message says where and why."""
 
-
-def _seconds(value: Any) -> Any:
-    if isinstance(value, str):
-        return parse_duration(value)
-    return value
-
-
-Duration = Annotated[float, BeforeValidator(_seconds), Field(ge=0)]
-
-
-def _whole_minutes(value: Any) -> Any:
-    seconds = _seconds(value)
-    if isinstance(seconds, int | float) and (seconds < 60 or seconds % 60):
-        raise ValueError("windows are whole minutes (1m, 5m, 1h): rules read the per-minute rollup")
-    return seconds
-
-
-Window = Annotated[Duration, BeforeValidator(_whole_minutes)]
 
 _GLOB_SPECIAL = set(".^$+()[]{}|\\")
 
@@ -60,11 +43,17 @@ def glob_regex(pattern: str) -> str:
     return "^" + "".join(out) + "$"
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+_SELECTOR_SQL = {
+    "source": "match(source_workload, {source_re:String})",
+    "destination": "match(destination_service, {destination_re:String})",
+    "namespace": (
+        "(match(source_namespace, {namespace_re:String}) OR match(destination_namespace, {namespace_re:String}))"
+    ),
+    "destination_kind": "match(destination_kind, {destination_kind_re:String})",
+}
 
 
-class Selector(_Model):
+class Selector(ConfigModel):
     """Which edges a rule applies to; ``*`` (the default) matches every edge, even new ones.
 
     ``namespace`` matches when either end's namespace matches.
@@ -82,73 +71,22 @@ class Selector(_Model):
             raise ValueError("use a glob pattern such as '*' or 'staff-*'")
         return value
 
-
-class ErrorRate(_Model):
-    """Errors (5xx or no response) / requests over ``window`` above ``above`` (a fraction)."""
-
-    above: float = Field(gt=0, lt=1)
-    window: Window = 60.0
-
-
-class Latency(_Model):
-    """The ``percentile`` latency over ``window`` above ``above_ms``."""
-
-    percentile: Literal["p50", "p95", "p99"] = "p99"
-    above_ms: float = Field(gt=0)
-    window: Window = 300.0
+    def sql(self) -> tuple[str, dict[str, object]]:
+        """A condition on the key columns (of the rollups and ``requests``) and its parameters."""
+        where: list[str] = ["1"]
+        params: dict[str, object] = {}
+        for name, sql in _SELECTOR_SQL.items():
+            pattern = getattr(self, name)
+            if pattern != "*":
+                where.append(sql)
+                params[f"{name}_re"] = glob_regex(pattern)
+        return " AND ".join(where), params
 
 
-class TimeoutRate(_Model):
-    """Timeouts (response flag UT or code 504) / requests over ``window`` above ``above``."""
+class _Rule(ConfigModel):
+    """One rule (docs/rules.md). :data:`Rule` is this model with one optional field per
+    condition kind (``error_rate: {...}`` ...); exactly one of them must be given."""
 
-    above: float = Field(gt=0, lt=1)
-    window: Window = 60.0
-
-
-class TimeoutHeadroom(_Model):
-    """p99 of successful calls over ``window`` above ``fraction`` of the edge's timeout.
-
-    The timeout is ``timeout_ms`` when given, else the shortest duration of a UT/504 call on
-    the edge within ``timeout_lookback``; edges with neither are not evaluated.
-    """
-
-    fraction: float = Field(default=0.8, gt=0, le=1)
-    timeout_ms: float | None = Field(default=None, gt=0)
-    window: Window = 300.0
-    timeout_lookback: Window = 86400.0
-
-
-class BurnWindow(_Model):
-    long: Window
-    short: Window
-    burn_rate: float = Field(gt=0)
-
-    @model_validator(mode="after")
-    def _short_is_shorter(self) -> BurnWindow:
-        if self.short >= self.long:
-            raise ValueError("short must be shorter than long")
-        return self
-
-
-PAGE_WINDOWS = (BurnWindow(long=3600, short=300, burn_rate=14.4), BurnWindow(long=21600, short=1800, burn_rate=6))
-
-
-class SloBurnRate(_Model):
-    """Multi-window burn rate of an availability ``objective`` (e.g. 0.999).
-
-    Fires when, for any entry of ``windows``, the burn rate (error rate / (1 - objective))
-    exceeds ``burn_rate`` over both its long and its short window. Default: the paging pairs
-    1h/5m above 14.4 and 6h/30m above 6.
-    """
-
-    objective: float = Field(gt=0, lt=1)
-    windows: tuple[BurnWindow, ...] = Field(default=PAGE_WINDOWS, min_length=1)
-
-
-Condition = ErrorRate | Latency | TimeoutRate | TimeoutHeadroom | SloBurnRate
-
-
-class Rule(_Model):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
     severity: Literal["critical", "warning", "info"] = "warning"
     description: str = ""
@@ -156,22 +94,17 @@ class Rule(_Model):
     min_requests: int = Field(default=10, ge=1)
     for_: Duration = Field(default=0.0, alias="for")
     repeat_interval: Duration = Field(default=4 * 3600.0, gt=0)
-    error_rate: ErrorRate | None = None
-    latency: Latency | None = None
-    timeout_rate: TimeoutRate | None = None
-    timeout_headroom: TimeoutHeadroom | None = None
-    slo_burn_rate: SloBurnRate | None = None
 
     @model_validator(mode="after")
-    def _one_condition(self) -> Rule:
-        given = [name for name in CONDITIONS if getattr(self, name) is not None]
+    def _one_condition(self) -> _Rule:
+        given = [kind for kind in CONDITIONS if getattr(self, kind) is not None]
         if len(given) != 1:
             raise ValueError(f"give exactly one condition of {', '.join(CONDITIONS)}; found {given or 'none'}")
         return self
 
     @property
     def condition_kind(self) -> str:
-        return next(name for name in CONDITIONS if getattr(self, name) is not None)
+        return next(kind for kind in CONDITIONS if getattr(self, kind) is not None)
 
     @property
     def condition(self) -> Condition:
@@ -179,7 +112,21 @@ class Rule(_Model):
         return value
 
 
-class _RuleFile(_Model):
+# The condition fields come from the registry, so that a new kind needs no change here. For the
+# type checker a Rule is a _Rule (nothing outside reads the condition fields by name).
+if TYPE_CHECKING:
+    Rule = _Rule
+else:
+    Rule = create_model(
+        "Rule",
+        __base__=_Rule,
+        __module__=__name__,
+        __doc__=_Rule.__doc__,
+        **{kind: (condition | None, None) for kind, condition in CONDITIONS.items()},
+    )
+
+
+class _RuleFile(ConfigModel):
     rules: list[Rule] = Field(min_length=1)
 
 

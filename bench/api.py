@@ -89,7 +89,7 @@ SELECT
 FROM
 (
     SELECT number,
-        if(number % 10 = 9, number - 1, number) AS c,
+        toUInt64(if(number % 10 = 9, number - 1, number)) AS c,  -- UInt64: a Variant would hash differently
         cityHash64(c) AS h,
         h % 300 AS e, e % 60 AS a, intDiv(e, 60) AS b, (a + 1 + 11 * b) % 60 AS d,
         (b = 4 AND a % 6 = 0) AS external,

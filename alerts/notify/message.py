@@ -16,9 +16,9 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from alerts.model import Alert, Edge
+from alerts.conditions import CONDITIONS
+from alerts.model import Alert, Edge, EdgeDetails
 from alerts.notify.plan import Notice, NoticeKind
-from alerts.queries import EdgeDetails
 
 Block = dict[str, Any]
 _ICON = {"critical": ":red_circle:", "warning": ":large_orange_circle:", "info": ":large_blue_circle:"}
@@ -52,14 +52,7 @@ def _cut(text: str, limit: int) -> str:
 
 def describe(alert: Alert) -> str:
     """``errors 34.5% > 5%``: the alert's value against its threshold, in the rule's unit."""
-    if alert.condition in ("error_rate", "timeout_rate"):
-        noun = "errors" if alert.condition == "error_rate" else "timeouts"
-        return f"{noun} {alert.value:.1%} > {alert.threshold * 100:g}%"
-    if alert.condition == "latency":
-        return f"latency {alert.value:,.0f} ms > {alert.threshold:,.0f} ms"
-    if alert.condition == "timeout_headroom":
-        return f"p99 of successful calls {alert.value:,.0f} ms > {alert.threshold:,.0f} ms (timeout headroom)"
-    return f"error budget burning {alert.value:.1f}x > {alert.threshold:g}x"
+    return CONDITIONS[alert.condition].describe(alert.value, alert.threshold)
 
 
 def _when(moment: datetime) -> str:
@@ -73,13 +66,12 @@ def _duration(seconds: float) -> str:
 
 
 def drilldown_url(public_url: str, edge: Edge, alerts: tuple[Alert, ...]) -> str:
-    """The API's per-request drill-down for the edge, filtered to what the alerts are about."""
+    """The API's per-request drill-down for the edge, filtered to what the alerts are about
+    (their conditions' ``drilldown``, the highest priority when they differ)."""
     query = {"source": edge.source, "destination": edge.destination, "limit": "100"}
-    conditions = {a.condition for a in alerts}
-    if conditions & {"error_rate", "slo_burn_rate"}:
-        query["status"] = "5xx"
-    elif "timeout_rate" in conditions:
-        query["status"] = "timeout"
+    asked = [kind.drilldown for a in alerts if (kind := CONDITIONS.get(a.condition)) and kind.drilldown]
+    if asked:
+        query["status"] = max(asked, key=lambda drilldown: drilldown.priority).status
     return f"{public_url.rstrip('/')}/api/v1/requests?{urlencode(query)}"
 
 

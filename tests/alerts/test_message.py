@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
 
-from alerts.model import Alert, Edge, Status
-from alerts.notify.message import SlackMessage, describe, render
+from alerts.model import Alert, Edge, EdgeDetails, Status
+from alerts.notify.message import SlackMessage, describe, drilldown_url, render
 from alerts.notify.plan import NoticeKind, plan
-from alerts.queries import EdgeDetails
 from alerts.rootcause import attribute
 from tests.alerts.records import STAFF_EXTERNAL, WEBAPP
 
@@ -77,3 +77,15 @@ def test_values_are_described_in_the_rules_unit() -> None:
     }
     for condition, value, threshold, text in cases.values():
         assert describe(replace(ROOT, condition=condition, value=value, threshold=threshold)) == text
+
+
+def test_drilldown_filters_to_failing_calls_before_timeouts() -> None:
+    def status(*conditions: str) -> str | None:
+        alerts = tuple(replace(ROOT, condition=condition) for condition in conditions)
+        query = parse_qs(urlsplit(drilldown_url("http://x", STAFF_EXTERNAL, alerts)).query)
+        return query["status"][0] if "status" in query else None
+
+    assert status("error_rate") == status("slo_burn_rate") == "5xx"
+    assert status("timeout_rate") == status("timeout_rate", "latency") == "timeout"
+    assert status("timeout_rate", "error_rate") == status("slo_burn_rate", "timeout_rate") == "5xx"
+    assert status("latency", "timeout_headroom") is None

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from alerts.rules import CONDITIONS, RuleError, Selector, glob_regex, load_rules, parse_rule, parse_rules
+from alerts.conditions import CONDITIONS
+from alerts.rules import RuleError, Selector, glob_regex, load_rules, parse_rule, parse_rules
 
 
 def test_shipped_rules_load_and_cover_every_condition() -> None:
@@ -15,7 +16,7 @@ def test_shipped_rules_load_and_cover_every_condition() -> None:
     assert {r.condition_kind for r in rules} == set(CONDITIONS)
     assert all(r.selector == Selector() for r in rules)  # wildcard: every edge, new ones too
     burn = next(r for r in rules if r.name == "availability-burn-page").condition
-    assert [(w.long, w.short, w.burn_rate) for w in burn.windows] == [(3600, 300, 14.4), (21600, 1800, 6)]  # type: ignore[union-attr]
+    assert [(w.long, w.short, w.burn_rate) for w in burn.windows] == [(3600, 300, 14.4), (21600, 1800, 6)]  # type: ignore[attr-defined]
 
 
 BAD = {

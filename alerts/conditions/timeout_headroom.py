@@ -1,0 +1,65 @@
+"""``timeout_headroom``: successful calls of an edge coming close to the edge's timeout."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+
+from alerts.conditions.base import Condition, DrillDown, Samples, Symptom, Window
+from alerts.conditions.rollup import Query, Scope, edge_sums
+from edgewatch.edge import KEYS
+from edgewatch.latency import quantiles_ms
+
+
+class TimeoutHeadroom(Condition):
+    """p99 of successful calls over ``window`` above ``fraction`` of the edge's timeout.
+
+    The timeout is ``timeout_ms`` when given, else the shortest duration of a UT/504 call on
+    the edge within ``timeout_lookback``; edges with neither are not evaluated.
+    """
+
+    kind: ClassVar[str] = "timeout_headroom"
+    shows: ClassVar[frozenset[Symptom]] = frozenset({Symptom.NEAR_TIMEOUT})
+    explained_by: ClassVar[frozenset[Symptom]] = frozenset({Symptom.SLOW, Symptom.NEAR_TIMEOUT, Symptom.TIMING_OUT})
+    samples: ClassVar[Samples] = Samples.SLOWEST
+    drilldown: ClassVar[DrillDown | None] = None
+
+    fraction: float = Field(default=0.8, gt=0, le=1)
+    timeout_ms: float | None = Field(default=None, gt=0)
+    window: Window = 300.0
+    timeout_lookback: Window = 86400.0
+
+    def query(self, scope: Scope) -> Query:
+        recent, params = edge_sums(
+            f"sum(requests) AS n, {quantiles_ms('latency_ok')}[3] AS value",
+            self.window,
+            scope,
+            having="n >= {min_requests:UInt64}",
+        )
+        params.update(fraction=self.fraction, min_requests=scope.min_requests)
+        if self.timeout_ms is not None:
+            params["timeout"] = self.timeout_ms
+            sql = f"""SELECT {KEYS}, n, value, {{fraction:Float64}} * {{timeout:Float64}} AS threshold
+                FROM ({recent}) WHERE value > threshold"""
+            return sql, params
+        # Calls that Envoy cut at the timeout last as long as the timeout (min is inf without any).
+        inferred, lookback = edge_sums(
+            "min(timeout_duration_min) AS timeout",
+            self.timeout_lookback,
+            scope,
+            having="timeout < inf",
+            name="lookback",
+        )
+        sql = f"""SELECT {KEYS}, n, value, {{fraction:Float64}} * timeout AS threshold
+            FROM ({recent}) AS recent
+            INNER JOIN ({inferred}) AS inferred USING ({KEYS})
+            WHERE value > threshold"""
+        return sql, {**params, **lookback}
+
+    def detail_window(self) -> float:
+        return self.window
+
+    @staticmethod
+    def describe(value: float, threshold: float) -> str:
+        return f"p99 of successful calls {value:,.0f} ms > {threshold:,.0f} ms (timeout headroom)"
