@@ -2,7 +2,7 @@
 
 A rule's query is its condition's (:meth:`alerts.conditions.base.Condition.query`) over the
 edges its selector matches; it returns only the edges where the condition holds and that had
-at least ``min_requests`` requests. :mod:`alerts.conditions.rollup` says which rollup rows
+at least ``min_requests`` requests. :mod:`alerts.conditions.window` says which rollup rows
 answer a window. Everything reaches SQL as a server-side parameter.
 """
 
@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from clickhouse_connect.driver.client import Client
 
-from alerts.conditions.rollup import Query, Scope, edge_sums
+from alerts.conditions.window import Query, Scope, edge_sums
 from alerts.model import Edge, EdgeDetails, Observation
 from alerts.rules import Rule
 from edgewatch.calls import CALL_ROWS, IS_ERROR, IS_TIMEOUT, epoch_ms
@@ -45,6 +45,7 @@ def edge_details(client: Client, edge: Edge, now: datetime, window: float, slow:
     sums, params = edge_sums(
         "sum(requests) AS n, sum(errors) AS failed, sum(timeouts) AS timed_out, "
         "sumMap(status_codes) AS codes, sumMap(response_flags) AS flags",
+        ("requests", "errors", "timeouts", "status_codes", "response_flags"),
         window,
         Scope(now, match, edge_params),
     )

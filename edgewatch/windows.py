@@ -167,50 +167,68 @@ def _cost(pieces: list[Piece]) -> int:
     return sum((p.end - p.start) // p.table.seconds for p in pieces) + TABLE_COST * len({p.table for p in pieces})
 
 
+def rows(window: WindowPlan, where: str = "1", params: dict[str, Any] | None = None, prefix: str = ""
+         ) -> tuple[str, dict[str, Any]]:
+    """SQL (a SELECT) of the rows of ``window`` matching ``where`` (a condition on the key columns,
+    with its ``params``), and all parameters: columns ``t`` (epoch seconds rounded down to a
+    multiple of the grain; 0 without one), the key columns, ``edge`` and the plan's measures,
+    several rows per edge and bucket. ``prefix`` names the parameters apart when one query
+    reads several windows."""
+    params = dict(params or {})
+    grain = f"{{{prefix}grain:UInt32}}"
+    params[f"{prefix}grain"] = window.grain
+    if window.raw:
+        params.update(range_params(window.span.start, window.span.end, prefix))
+        bucket = f"intDiv(toUInt32(timestamp), {grain}) * {grain}" if window.grain else "0"
+        return (f"""SELECT t, {KEYS}, {EDGE_KEY} AS edge, {finished_columns(window.measures)} FROM (
+                    SELECT {bucket} AS t, {KEYS}, {aggregate_columns(window.measures)}
+                    FROM {CALL_ROWS % counted_once(where, prefix)} GROUP BY t, {KEYS})""", params)
+    columns = ", ".join(m.name for m in window.measures)
+    selects = [f"SELECT {_bucket(table, grain, window.grain)} AS t, {KEYS}, edge, {columns} FROM {source}"
+               for table, source in _sources(window, where, params, prefix).items()]
+    if not selects:  # an empty span
+        selects = [f"SELECT 0 AS t, {KEYS}, edge, {columns} FROM {EDGE_MINUTE.name} WHERE 0"]
+    return "\nUNION ALL\n".join(selects), params
+
+
 def select(window: WindowPlan, select: str, group_by: str, where: str = "1", params: dict[str, Any] | None = None,
-           having: str = "", settings: bool = True) -> tuple[str, dict[str, Any]]:
+           having: str = "", settings: bool = True, prefix: str = "") -> tuple[str, dict[str, Any]]:
     """``SELECT {select} ... GROUP BY {group_by} [HAVING {having}]`` over the rows of ``window``
     matching ``where`` (a condition on the key columns, with its ``params``), and all parameters.
 
-    ``select``, ``group_by`` and ``having`` may use the key columns, ``edge``, the plan's
-    measure columns and ``t``: epoch seconds rounded down to a multiple of the grain (0 without
-    one). ``settings=False`` leaves out the SETTINGS clause, for use as a subquery.
+    ``select``, ``group_by`` and ``having`` may use the columns of :func:`rows`.
+    ``settings=False`` leaves out the SETTINGS clause, for use as a subquery; ``prefix`` as in
+    :func:`rows`.
     """
-    params = dict(params or {})
-    params["grain"] = window.grain
     tail = f" HAVING {having}" if having else ""
-    if window.raw:
-        params.update(range_params(window.span.start, window.span.end))
-        bucket = "intDiv(toUInt32(timestamp), {grain:UInt32}) * {grain:UInt32}" if window.grain else "0"
-        sql = f"""SELECT {select} FROM (
-                SELECT t, {KEYS}, {EDGE_KEY} AS edge, {finished_columns(window.measures)} FROM (
-                    SELECT {bucket} AS t, {KEYS}, {aggregate_columns(window.measures)}
-                    FROM {CALL_ROWS % counted_once(where)} GROUP BY t, {KEYS}))
-            GROUP BY {group_by}{tail}"""
-        return sql, params
+    options = f" {ROLLUP_SETTINGS}" if settings and not window.raw else ""
+    if not window.raw:
+        params = dict(params or {})
+        sources = _sources(window, where, params, prefix)
+        if len(sources) == 1:  # the common case (an hour: edge_10min): no subquery, which costs a little
+            ((table, source),) = sources.items()
+            params[f"{prefix}grain"] = window.grain
+            t = _bucket(table, f"{{{prefix}grain:UInt32}}", window.grain)
+            return f"WITH {t} AS t SELECT {select} FROM {source} GROUP BY {group_by}{tail}{options}", params
+    inner, params = rows(window, where, params, prefix)
+    return f"SELECT {select} FROM ({inner}) GROUP BY {group_by}{tail}{options}", params
+
+
+def _bucket(table: RollupTable, grain: str, seconds: int) -> str:
+    return f"intDiv(toUInt32({table.time_column}), {grain}) * {grain}" if seconds else "0"
+
+
+def _sources(window: WindowPlan, where: str, params: dict[str, Any], prefix: str) -> dict[RollupTable, str]:
+    """``table WHERE ...`` of every table the plan's pieces read; adds the pieces' parameters."""
     ranges: dict[RollupTable, list[str]] = {}
     for i, piece in enumerate(window.pieces):
+        a, b, phase = f"{prefix}r{i}a", f"{prefix}r{i}b", f"{prefix}r{i}p"
         column = piece.table.time_column
-        params.update({f"r{i}a": piece.start, f"r{i}b": piece.end})
-        condition = (f"{column} >= toDateTime({{r{i}a:UInt32}}, 'UTC') "
-                     f"AND {column} < toDateTime({{r{i}b:UInt32}}, 'UTC')")
+        params.update({a: piece.start, b: piece.end})
+        condition = f"{column} >= toDateTime({{{a}:UInt32}}, 'UTC') AND {column} < toDateTime({{{b}:UInt32}}, 'UTC')"
         if piece.table is EDGE_10MIN:  # the rows starting every 10 minutes from a; the key's leading expression
-            params[f"r{i}p"] = piece.start // 60 % 10
-            condition = f"toMinute(start) % 10 = {{r{i}p:UInt8}} AND {condition}"
+            params[phase] = piece.start // 60 % 10
+            condition = f"toMinute(start) % 10 = {{{phase}:UInt8}} AND {condition}"
         ranges.setdefault(piece.table, []).append(f"({condition})")
-    bucket = "intDiv(toUInt32({column}), {{grain:UInt32}}) * {{grain:UInt32}}" if window.grain else "0"
-    sources = {table: f"{table.name} WHERE ({' OR '.join(conditions)}) AND {where}"
-               for table, conditions in ranges.items()}
-    options = f" {ROLLUP_SETTINGS}" if settings else ""
-    if not sources:  # an empty span
-        return f"WITH 0 AS t SELECT {select} FROM {EDGE_MINUTE.name} WHERE 0 GROUP BY {group_by}{tail}", params
-    if len(sources) == 1:  # the common case (an hour: edge_10min): no subquery, which costs a little
-        ((table, source),) = sources.items()
-        t = bucket.format(column=table.time_column)
-        return f"WITH {t} AS t SELECT {select} FROM {source} GROUP BY {group_by}{tail}{options}", params
-    columns = ", ".join(m.name for m in window.measures)
-    union = "\nUNION ALL\n".join(
-        f"SELECT {bucket.format(column=table.time_column)} AS t, {KEYS}, edge, {columns} FROM {source}"
-        for table, source in sources.items()
-    )
-    return f"SELECT {select} FROM ({union}) GROUP BY {group_by}{tail}{options}", params
+    return {table: f"{table.name} WHERE ({' OR '.join(conditions)}) AND {where}"
+            for table, conditions in ranges.items()}

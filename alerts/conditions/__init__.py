@@ -4,7 +4,7 @@ Adding a kind is adding a module: ``alerts/conditions/<kind>.py`` holding one
 :class:`~alerts.conditions.base.Condition` subclass whose ``kind`` is the module's name, and
 its tests (docs/rules.md, "Adding a condition"). Rules then accept ``<kind>: {...}``, and
 root cause, notifications and the drill-down link follow from the class. The other modules
-(:mod:`~alerts.conditions.base`, :mod:`~alerts.conditions.rollup`) define no kind.
+(:mod:`~alerts.conditions.base`, :mod:`~alerts.conditions.window`) define no kind.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ the kind's name (docs/rules.md); its class attributes and methods are everything
 decides:
 
 - :meth:`Condition.query` and :meth:`Condition.observations`: the one query over every edge
-  at an evaluation time (reading the rollup through :mod:`alerts.conditions.rollup` only) and
+  at an evaluation time (reading windows through :mod:`alerts.conditions.window` only) and
   the observations of the edges where the condition holds;
 - :meth:`Condition.detail_window`: the window a notification describes;
 - ``shows`` and ``explained_by``: root cause (:mod:`alerts.rootcause`): an alert of this kind
@@ -29,7 +29,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from alerts.conditions.rollup import Query, Scope, edge_sums
+from alerts.conditions.window import Query, Scope, edge_sums
 from alerts.model import Edge, Observation
 from edgewatch.settings import parse_duration
 
@@ -121,16 +121,18 @@ class Condition(ConfigModel, ABC):
         """An alert's value against its threshold in the condition's unit (``errors 34.5% > 5%``)."""
 
 
-def threshold_query(value: str, above: float, seconds: float, scope: Scope, **params: object) -> Query:
+def threshold_query(value: str, reads: tuple[str, ...], above: float, seconds: float, scope: Scope,
+                    **params: object) -> Query:
     """The edges of ``scope`` whose ``value`` over the ``seconds`` ending at ``scope.now`` is
     above ``above``, among those with ``scope.min_requests`` requests in that window.
 
-    ``value`` is SQL: an aggregate over the rollup's columns, where ``n`` is the window's
-    requests; ``params`` are its parameters. Rows: the key columns, requests, value and
+    ``value`` is SQL: an aggregate over the rollup's columns ``reads`` (besides ``requests``), where
+    ``n`` is the window's requests; ``params`` are its parameters. Rows: the key columns, requests, value and
     threshold, as :meth:`Condition.observations` reads them by default.
     """
     sql, found = edge_sums(
         f"sum(requests) AS n, {value} AS value, {{above:Float64}} AS threshold",
+        ("requests", *reads),
         seconds,
         scope,
         having="n >= {min_requests:UInt64} AND value > threshold",

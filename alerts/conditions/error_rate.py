@@ -7,7 +7,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from alerts.conditions.base import Condition, DrillDown, Samples, Symptom, Window, threshold_query
-from alerts.conditions.rollup import Query, Scope
+from alerts.conditions.window import Query, Scope
 
 
 class ErrorRate(Condition):
@@ -23,7 +23,7 @@ class ErrorRate(Condition):
     window: Window = 60.0
 
     def query(self, scope: Scope) -> Query:
-        return threshold_query("sum(errors) / n", self.above, self.window, scope)
+        return threshold_query("sum(errors) / n", ("errors",), self.above, self.window, scope)
 
     def detail_window(self) -> float:
         return self.window

@@ -7,7 +7,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from alerts.conditions.base import Condition, DrillDown, Samples, Symptom, Window, threshold_query
-from alerts.conditions.rollup import Query, Scope
+from alerts.conditions.window import Query, Scope
 from edgewatch.latency import quantiles_ms
 
 _PERCENTILE_INDEX = {"p50": 1, "p95": 2, "p99": 3}  # in quantiles_ms' array
@@ -28,7 +28,8 @@ class Latency(Condition):
 
     def query(self, scope: Scope) -> Query:
         value = f"{quantiles_ms('latency')}[{{index:UInt8}}]"
-        return threshold_query(value, self.above_ms, self.window, scope, index=_PERCENTILE_INDEX[self.percentile])
+        return threshold_query(value, ("latency",), self.above_ms, self.window, scope,
+                               index=_PERCENTILE_INDEX[self.percentile])
 
     def detail_window(self) -> float:
         return self.window

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from pydantic import Field, model_validator
 
 from alerts.conditions.base import Condition, ConfigModel, DrillDown, Samples, Symptom, Window
-from alerts.conditions.rollup import Query, Scope, nested_edge_sums
+from alerts.conditions.window import Query, Scope, nested_edge_sums
 from alerts.model import Edge, Observation
 
 

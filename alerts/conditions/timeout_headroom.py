@@ -7,7 +7,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from alerts.conditions.base import Condition, DrillDown, Samples, Symptom, Window
-from alerts.conditions.rollup import Query, Scope, edge_sums
+from alerts.conditions.window import Query, Scope, edge_sums
 from edgewatch.edge import KEYS
 from edgewatch.latency import quantiles_ms
 
@@ -33,6 +33,7 @@ class TimeoutHeadroom(Condition):
     def query(self, scope: Scope) -> Query:
         recent, params = edge_sums(
             f"sum(requests) AS n, {quantiles_ms('latency_ok')}[3] AS value",
+            ("requests", "latency_ok"),
             self.window,
             scope,
             having="n >= {min_requests:UInt64}",
@@ -46,6 +47,7 @@ class TimeoutHeadroom(Condition):
         # Calls that Envoy cut at the timeout last as long as the timeout (min is inf without any).
         inferred, lookback = edge_sums(
             "min(timeout_duration_min) AS timeout",
+            ("timeout_duration_min",),
             self.timeout_lookback,
             scope,
             having="timeout < inf",

@@ -7,8 +7,9 @@ from pydantic import ValidationError
 
 from alerts.conditions.base import Samples
 from alerts.conditions.error_rate import ErrorRate
+from alerts.conditions.window import rule_window
 from alerts.model import Edge, Observation
-from tests.alerts.conditions.scope import SCOPE, SCOPE_PARAMS, explainers
+from tests.alerts.conditions.scope import NOW, SCOPE, SCOPE_PARAMS, explainers, planned
 
 
 def test_fields_and_defaults() -> None:
@@ -20,7 +21,9 @@ def test_fields_and_defaults() -> None:
 
 def test_query_over_the_window_with_its_threshold_and_min_requests() -> None:
     sql, params = ErrorRate(above=0.05, window=300).query(SCOPE)
-    assert params == {**SCOPE_PARAMS, "window": 300, "above": 0.05, "min_requests": 7}
+    other, windows = planned(params)
+    assert other == {**SCOPE_PARAMS, "above": 0.05, "min_requests": 7}
+    assert windows == {"window": rule_window(NOW, 300)}
     assert "sum(errors) / n AS value" in sql and "FROM edge_minute" in sql
     assert "match(source_workload, {source_re:String})" in sql
 

@@ -7,7 +7,8 @@ from pydantic import ValidationError
 
 from alerts.conditions.base import Samples
 from alerts.conditions.latency import Latency
-from tests.alerts.conditions.scope import SCOPE, SCOPE_PARAMS, explainers
+from alerts.conditions.window import rule_window
+from tests.alerts.conditions.scope import NOW, SCOPE, SCOPE_PARAMS, explainers, planned
 
 
 def test_fields_and_defaults() -> None:
@@ -20,7 +21,9 @@ def test_fields_and_defaults() -> None:
 @pytest.mark.parametrize(("percentile", "index"), [("p50", 1), ("p95", 2), ("p99", 3)])
 def test_query_picks_the_percentile_of_the_latency_histogram(percentile: str, index: int) -> None:
     sql, params = Latency.model_validate({"percentile": percentile, "above_ms": 250, "window": "1m"}).query(SCOPE)
-    assert params == {**SCOPE_PARAMS, "window": 60, "above": 250, "min_requests": 7, "index": index}
+    other, windows = planned(params)
+    assert other == {**SCOPE_PARAMS, "above": 250, "min_requests": 7, "index": index}
+    assert windows == {"window": rule_window(NOW, 60)}
     assert "mapKeys(latency)" in sql and "[{index:UInt8}] AS value" in sql
 
 

@@ -8,8 +8,9 @@ from pydantic import ValidationError
 
 from alerts.conditions.base import Samples
 from alerts.conditions.slo_burn_rate import PAGE_WINDOWS, SloBurnRate
+from alerts.conditions.window import rule_window
 from alerts.model import Edge, Observation
-from tests.alerts.conditions.scope import SCOPE, SCOPE_PARAMS, explainers
+from tests.alerts.conditions.scope import NOW, SCOPE, SCOPE_PARAMS, explainers, planned
 
 EDGE = Edge("webapp", "default", "staff-service", "default", "service")
 
@@ -24,14 +25,13 @@ def test_fields_and_defaults() -> None:
 
 def test_query_sums_each_distinct_window_once_longest_first() -> None:
     sql, params = SloBurnRate(objective=0.999).query(SCOPE)
-    assert params == pytest.approx({
-        **SCOPE_PARAMS, "w0": 21600, "w1": 3600, "w2": 1800, "w3": 300,
-        "limit0": 14.4 * 0.001, "limit1": 6 * 0.001, "min_requests": 7,
-    })  # fmt: skip
+    other, windows = planned(params)
+    assert other == pytest.approx({**SCOPE_PARAMS, "limit0": 14.4 * 0.001, "limit1": 6 * 0.001, "min_requests": 7})
+    assert windows == {f"w{i}": rule_window(NOW, span) for i, span in enumerate((21600, 3600, 1800, 300))}
     # pair 0 is 1h/5m (w1/w3), pair 1 is 6h/30m (w0/w2); the short window needs min_requests
     assert "(n3 >= {min_requests:UInt64} AND e1 / n1 > {limit0:Float64} AND e3 / n3 > {limit0:Float64})" in sql
     assert "(n2 >= {min_requests:UInt64} AND e0 / n0 > {limit1:Float64} AND e2 / n2 > {limit1:Float64})" in sql
-    assert "FROM edge_hour" in sql and "FROM edge_minute" in sql
+    assert "FROM edge_hour" in sql and "FROM edge_minute" in sql  # 6h: whole hours, minutes at the ends
 
 
 def test_observation_is_the_pair_burning_hardest_against_its_limit() -> None:

@@ -7,7 +7,8 @@ from pydantic import ValidationError
 
 from alerts.conditions.base import Samples
 from alerts.conditions.timeout_headroom import TimeoutHeadroom
-from tests.alerts.conditions.scope import SCOPE, SCOPE_PARAMS, explainers
+from alerts.conditions.window import rule_window
+from tests.alerts.conditions.scope import NOW, SCOPE, SCOPE_PARAMS, explainers, planned
 
 
 def test_fields_and_defaults() -> None:
@@ -21,14 +22,18 @@ def test_fields_and_defaults() -> None:
 
 def test_query_infers_the_timeout_over_the_lookback() -> None:
     sql, params = TimeoutHeadroom.model_validate({"fraction": 0.5, "timeout_lookback": "2h"}).query(SCOPE)
-    assert params == {**SCOPE_PARAMS, "window": 300, "lookback": 7200, "fraction": 0.5, "min_requests": 7}
+    other, windows = planned(params)
+    assert other == {**SCOPE_PARAMS, "fraction": 0.5, "min_requests": 7}
+    assert windows == {"window": rule_window(NOW, 300), "lookback": rule_window(NOW, 7200)}
     assert "min(timeout_duration_min) AS timeout" in sql and "INNER JOIN" in sql
     assert "mapKeys(latency_ok)" in sql
 
 
 def test_query_with_a_given_timeout_reads_no_lookback() -> None:
     sql, params = TimeoutHeadroom(timeout_ms=1000).query(SCOPE)
-    assert params == {**SCOPE_PARAMS, "window": 300, "fraction": 0.8, "timeout": 1000, "min_requests": 7}
+    other, windows = planned(params)
+    assert other == {**SCOPE_PARAMS, "fraction": 0.8, "timeout": 1000, "min_requests": 7}
+    assert windows == {"window": rule_window(NOW, 300)}
     assert "timeout_duration_min" not in sql
 
 

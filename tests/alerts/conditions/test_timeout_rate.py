@@ -7,7 +7,8 @@ from pydantic import ValidationError
 
 from alerts.conditions.base import Samples
 from alerts.conditions.timeout_rate import TimeoutRate
-from tests.alerts.conditions.scope import SCOPE, SCOPE_PARAMS, explainers
+from alerts.conditions.window import rule_window
+from tests.alerts.conditions.scope import NOW, SCOPE, SCOPE_PARAMS, explainers, planned
 
 
 def test_fields_and_defaults() -> None:
@@ -18,7 +19,9 @@ def test_fields_and_defaults() -> None:
 
 def test_query_over_the_window_with_its_threshold_and_min_requests() -> None:
     sql, params = TimeoutRate(above=0.02).query(SCOPE)
-    assert params == {**SCOPE_PARAMS, "window": 60, "above": 0.02, "min_requests": 7}
+    other, windows = planned(params)
+    assert other == {**SCOPE_PARAMS, "above": 0.02, "min_requests": 7}
+    assert windows == {"window": rule_window(NOW, 60)}
     assert "sum(timeouts) / n AS value" in sql
 
 
