@@ -30,6 +30,7 @@ from alerts.rules import Rule
 from alerts.silences import load_silences, silenced_ids
 from alerts.state import end, step_rule
 from edgewatch.metrics import REGISTRY
+from edgewatch.services import SERVING_LOOKBACK, service_map
 
 EVALUATIONS = REGISTRY.histogram("edgewatch_alert_evaluation_seconds", "Time to evaluate every rule once.")
 ACTIVE = REGISTRY.gauge("edgewatch_alerts", "Active alerts by status.")
@@ -86,7 +87,7 @@ class Evaluator:
             alerts: list[Alert] = []
             silenced: set[str] = set()
             if active:  # usually nothing is active: skip the service map and silences then
-                alerts = attribute(active, queries.service_map(self._client, now))
+                alerts = attribute(active, service_map(self._client, now - SERVING_LOOKBACK))
                 silenced = silenced_ids(alerts, load_silences(self._client, now), now)
             notices = plan(alerts, silenced, self._queue.incidents, self._repeat, now)
             messages = [(notice, self._render(notice, now)) for notice in notices]

@@ -71,16 +71,3 @@ def edge_details(client: Client, edge: Edge, now: datetime, window: float, slow:
     )
     return EdgeDetails(int(n or 0), int(errors or 0), int(timeouts or 0), codes, flags, [r[0] for r in ids])
 
-
-def service_map(
-    client: Client, now: datetime, recent: timedelta = timedelta(days=7)
-) -> dict[tuple[str, str], frozenset[str]]:
-    """(namespace, service) -> workloads seen serving it within ``recent`` (from service_workloads)."""
-    rows = client.query(
-        """SELECT destination_namespace, destination_service, groupUniqArray(destination_workload)
-           FROM service_workloads
-           WHERE last_seen >= fromUnixTimestamp64Milli({since_ms:Int64}, 'UTC')
-           GROUP BY destination_namespace, destination_service""",
-        parameters={"since_ms": epoch_ms(now - recent)},
-    ).result_rows
-    return {(str(ns), str(service)): frozenset(workloads) for ns, service, workloads in rows}

@@ -3,9 +3,8 @@
 Pure. An alert on edge ``A -> B`` (caller workload A, called service B) is a symptom of an
 alert on edge ``B' -> C`` when
 
-- B' is a workload behind service B (``ServiceMap``, learned from ``destination_workload``
-  of stored records, which the callee's own proxy always reports; a service with no known
-  workload is taken to be served by a workload of the same name, the Kubernetes habit);
+- B' is a workload behind service B (:class:`edgewatch.services.ServiceMap`, which also
+  says what a service with no known workload is served by);
 - B' runs in B's namespace (an empty namespace matches any); and
 - the downstream condition can explain the caller's (``EXPLAINED_BY``, from each condition
   kind's ``shows`` and ``explained_by``): failures and slowness downstream explain failures
@@ -25,16 +24,14 @@ from dataclasses import replace
 
 from alerts.conditions import EXPLAINED_BY
 from alerts.model import Alert, Edge
+from edgewatch.services import ServiceMap
 
-ServiceMap = Mapping[tuple[str, str], frozenset[str]]
-"""(namespace, service) -> the workloads that serve it."""
 
 def serving_workloads(edge: Edge, services: ServiceMap) -> frozenset[str]:
     """The workloads behind the called service of ``edge`` (none for hosts outside the mesh)."""
     if edge.destination_kind != "service":
         return frozenset()
-    known = services.get((edge.destination_namespace, edge.destination))
-    return known if known else frozenset({edge.destination})
+    return services.workloads(edge.destination, edge.destination_namespace)
 
 
 def _same_namespace(a: str, b: str) -> bool:

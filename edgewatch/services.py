@@ -13,12 +13,15 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
 from edgewatch.calls import epoch_ms
+
+SERVING_LOOKBACK = timedelta(days=7)
+"""How far back a workload seen serving a Service still counts (the API and root cause)."""
 
 
 @dataclass(frozen=True)

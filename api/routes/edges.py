@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated
 
 from clickhouse_connect.driver.client import Client
@@ -15,19 +14,17 @@ from api.routes import API_PREFIX
 from edgewatch.edge import EdgeFilter
 from edgewatch.edges import edge_stats, edge_timeseries
 from edgewatch.health import HealthThresholds
-from edgewatch.services import serving_workloads
+from edgewatch.services import SERVING_LOOKBACK, ServiceMap, serving_workloads
 
 router = APIRouter(prefix=API_PREFIX, tags=["edges"])
 
-SERVING_LOOKBACK = timedelta(days=7)
 ServiceName = Annotated[str, Path(description="Service name, as callers address it.")]
 ServiceNamespace = Annotated[str | None, Query(description="The service's namespace (default: any).")]
 
 
-def _workloads(client: Client, window: Window, name: str, namespace: str | None) -> list[str]:
-    """Workloads seen serving service ``name`` in the week before the window's time."""
-    serving = serving_workloads(client, window.now - SERVING_LOOKBACK, service=name, namespace=namespace)
-    return sorted({item.workload for item in serving})
+def _services(client: Client, window: Window, name: str, namespace: str | None) -> ServiceMap:
+    """Who served service ``name`` in the week before the window's time."""
+    return ServiceMap(serving_workloads(client, window.now - SERVING_LOOKBACK, service=name, namespace=namespace))
 
 
 def _service_edges(
@@ -64,7 +61,7 @@ def dependencies(
 ) -> Response:
     """The callers are the workloads seen serving the service in the last week, and a
     workload named like the service (the Kubernetes habit) when none was seen."""
-    workloads = _workloads(client, window, name, namespace) or [name]
+    workloads = sorted(_services(client, window, name, namespace).workloads(name, namespace))
     filters = EdgeFilter(sources=tuple(workloads), source_namespace=namespace)
     return _service_edges(client, thresholds, window, name, namespace, workloads, filters)
 
@@ -75,6 +72,6 @@ def dependents(
     client: ClientDep, thresholds: ThresholdsDep, window: EdgeWindowDep, name: ServiceName,
     namespace: ServiceNamespace = None,
 ) -> Response:
-    workloads = _workloads(client, window, name, namespace)
+    workloads = sorted(_services(client, window, name, namespace).known(name, namespace))
     filters = EdgeFilter(destinations=(name,), destination_namespace=namespace)
     return _service_edges(client, thresholds, window, name, namespace, workloads, filters)

@@ -11,6 +11,7 @@ from alerts.model import Alert, Edge, EdgeDetails, Status
 from alerts.notify.message import SlackMessage, describe, drilldown_url, render
 from alerts.notify.plan import NoticeKind, plan
 from alerts.rootcause import attribute
+from edgewatch.services import ServiceMap
 from tests.alerts.records import STAFF_EXTERNAL, WEBAPP
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -26,7 +27,7 @@ CALLER = alert("edge-errors", WEBAPP, "error_rate", 0.4, 0.05)
 
 
 def firing_message() -> SlackMessage:
-    notice = plan(attribute([CALLER, ROOT], {}), set(), {}, {}, T0)[0]
+    notice = plan(attribute([CALLER, ROOT], ServiceMap([])), set(), {}, {}, T0)[0]
     return render(notice, DETAILS, "https://edgewatch.example.com/", T0 + timedelta(seconds=30))
 
 

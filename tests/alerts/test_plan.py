@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from alerts.model import Alert, Status
 from alerts.notify.plan import Incident, Notice, plan
 from alerts.rootcause import attribute
+from edgewatch.services import ServiceMap
 from tests.alerts.records import STAFF_EXTERNAL, WEBAPP
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -33,7 +34,7 @@ class Log:
         self.incidents: dict[str, Incident] = {}
 
     def run(self, alerts: list[Alert], now: datetime, silenced: set[str] | None = None) -> list[Notice]:
-        notices = plan(attribute(alerts, {}), silenced or set(), self.incidents, REPEAT, now)
+        notices = plan(attribute(alerts, ServiceMap([])), silenced or set(), self.incidents, REPEAT, now)
         for notice in notices:
             self.incidents[notice.incident.edge.key] = notice.incident
         return notices

@@ -9,8 +9,9 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from alerts.model import Edge
-from alerts.queries import edge_details, observe, service_map
+from alerts.queries import edge_details, observe
 from alerts.rules import parse_rule
+from edgewatch.services import SERVING_LOOKBACK, service_map
 from tests.alerts.records import GATEWAY, STAFF_EXTERNAL, TRACKER, WEBAPP, recent_minute, record, store, traffic
 
 pytestmark = pytest.mark.clickhouse
@@ -111,10 +112,13 @@ def test_service_map_from_inbound_reports_and_destination_workload(ch: Client) -
     store(ch, [record(ago(5), Edge("unknown", "", "fleetman-staff-service", "default"), reporter="destination",
                       destination_workload="staff-service")])  # fmt: skip
     store(ch, [record(ago(5), TRACKER, destination_workload="position-tracker-v2")])
-    assert service_map(ch, NOW) == {
-        ("default", "fleetman-staff-service"): frozenset({"staff-service"}),
-        ("default", "position-tracker"): frozenset({"position-tracker-v2"}),
+    services = service_map(ch, NOW - SERVING_LOOKBACK)
+    assert {(s.namespace, s.service, s.workload) for s in services.serving} == {
+        ("default", "fleetman-staff-service", "staff-service"),
+        ("default", "position-tracker", "position-tracker-v2"),
     }
+    assert services.workloads("fleetman-staff-service", "default") == {"staff-service"}
+    assert services.workloads("vehicle-telemetry", "default") == {"vehicle-telemetry"}  # none seen: its name
 
 
 def test_edge_details_counts_codes_flags_and_samples(ch: Client) -> None:

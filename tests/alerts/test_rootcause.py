@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from alerts.model import Alert, Edge, Status
-from alerts.rootcause import ServiceMap, attribute, symptoms_by_root
+from alerts.rootcause import attribute, symptoms_by_root
+from edgewatch.services import ServiceMap, ServingWorkload
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 EXTERNAL = "2oujlno5e4.execute-api.us-east-1.amazonaws.com"
@@ -30,34 +31,35 @@ STAFF_UT = alert("staff-service", EXTERNAL, "timeout_rate", "external")
 STAFF_5XX = alert("staff-service", EXTERNAL, "error_rate", "external")
 GATEWAY = alert("api-gateway", "fleetman-staff-service")
 FRONT = alert("frontend", "webapp")
-SERVED: ServiceMap = {("default", "fleetman-staff-service"): frozenset({"staff-service"})}
+SERVED = ServiceMap([ServingWorkload("fleetman-staff-service", "default", "staff-service")])
+NONE = ServiceMap([])
 
 # Each case: active alerts, the service map, and the expected root causes of each alert
 # (by index into the alerts list; [] = a root cause).
 CASES: dict[str, tuple[list[Alert], ServiceMap, list[list[int]]]] = {
-    "caller 5xx caused by downstream 504 UT to an external host": ([WEBAPP, STAFF_UT], {}, [[1], []]),
-    "several alerts on the root edge are all roots": ([WEBAPP, STAFF_UT, STAFF_5XX], {}, [[1, 2], [], []]),
+    "caller 5xx caused by downstream 504 UT to an external host": ([WEBAPP, STAFF_UT], NONE, [[1], []]),
+    "several alerts on the root edge are all roots": ([WEBAPP, STAFF_UT, STAFF_5XX], NONE, [[1, 2], [], []]),
     "service name differs from the workload: linked via the service map": ([GATEWAY, STAFF_UT], SERVED, [[1], []]),
-    "without the link the caller of the unknown service is its own root": ([GATEWAY, STAFF_UT], {}, [[], []]),
-    "chains up the graph to the deepest root": ([FRONT, WEBAPP, STAFF_UT], {}, [[2], [2], []]),
+    "without the link the caller of the unknown service is its own root": ([GATEWAY, STAFF_UT], NONE, [[], []]),
+    "chains up the graph to the deepest root": ([FRONT, WEBAPP, STAFF_UT], NONE, [[2], [2], []]),
     "unrelated conditions do not group": (
         [alert("webapp", "staff-service", "timeout_headroom"), STAFF_5XX],
-        {},
+        NONE,
         [[], []],
     ),
     "latency downstream explains caller errors": (
         [WEBAPP, alert("staff-service", EXTERNAL, "latency", "external")],
-        {},
+        NONE,
         [[1], []],
     ),
     "a loop with no way out: each is its own root": (
         [alert("a", "b"), alert("b", "a")],
-        {},
+        NONE,
         [[], []],
     ),
     "other namespace is not the same workload": (
         [WEBAPP, Alert(**{**STAFF_UT.__dict__, "edge": Edge("staff-service", "other", EXTERNAL, "", "external")})],
-        {},
+        NONE,
         [[], []],
     ),
 }
@@ -79,5 +81,5 @@ def test_affected_callers_are_listed_under_their_root() -> None:
 
 def test_pending_root_still_explains_its_callers() -> None:
     pending_root = Alert(**{**STAFF_UT.__dict__, "status": Status.PENDING, "fired_at": None})
-    result = attribute([WEBAPP, pending_root], {})
+    result = attribute([WEBAPP, pending_root], NONE)
     assert result[0].root_causes == (pending_root.id,)
