@@ -171,13 +171,21 @@ def read_objects(text: str, source: str) -> MeshObjects:
     try:
         documents = list(yaml.load_all(text, Loader=_Loader))
     except yaml.YAMLError as error:
-        raise MeshConfigError(f"{source}: not valid YAML: {' '.join(str(error).split())}") from error
+        raise MeshConfigError(f"{source}: not valid YAML: {_yaml_problem(error)}") from error
     found = MeshObjects()
     for number, document in enumerate(documents, start=1):
         where = f"document {number}" if len(documents) > 1 else ""
         for obj_where, obj in _objects(document, where, source):
             _read_object(obj, obj_where, source, found)
     return found
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """``line 3, column 1: did not find expected ',' or ']' (while parsing a flow sequence)``."""
+    if not isinstance(error, yaml.MarkedYAMLError) or error.problem_mark is None:
+        return " ".join(str(error).split())
+    mark, context = error.problem_mark, f" ({error.context})" if error.context else ""
+    return f"line {mark.line + 1}, column {mark.column + 1}: {error.problem}{context}"
 
 
 def _objects(document: Any, where: str, source: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
