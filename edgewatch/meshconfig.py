@@ -171,10 +171,9 @@ class MeshConfig:
 
     def __init__(self, service_entries: Iterable[ServiceEntry] = (), virtual_services: Iterable[VirtualService] = (),
                  ignored: Mapping[str, int] | None = None) -> None:
-        self.service_entries = sorted(service_entries, key=_age)
-        self.virtual_services = sorted(virtual_services, key=_age)
-        self.ignored = dict(ignored or {})
-        """``apiVersion kind`` -> objects of other kinds that were skipped."""
+        self.service_entries = tuple(sorted(service_entries, key=_age))
+        self.virtual_services = tuple(sorted(virtual_services, key=_age))
+        self.ignored = dict(ignored or {})  # "apiVersion kind" -> objects of other kinds that were skipped
         self._entries: dict[str, list[ServiceEntry]] = {}
         for entry in self.service_entries:
             for host in entry.hosts:

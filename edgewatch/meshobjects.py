@@ -209,7 +209,9 @@ def _objects(document: Any, where: str, source: str) -> Iterator[tuple[str, Mapp
 
 def _read_object(obj: Mapping[str, Any], where: str, source: str, found: MeshObjects) -> None:
     api_version, kind = obj.get("apiVersion"), obj.get("kind")
-    group, _, version = str(api_version).rpartition("/")
+    if not isinstance(api_version, str) or not isinstance(kind, str):
+        raise MeshConfigError(_at(source, where, "not a Kubernetes object: it needs apiVersion and kind"))
+    group, _, version = api_version.rpartition("/")
     if kind not in ("ServiceEntry", "VirtualService") or group != API_GROUP:
         found.ignored[f"{api_version} {kind}"] += 1
         return

@@ -422,7 +422,9 @@ def dump(obj: dict[str, Any]) -> str:
     ("items: [a: b\n  - c", r"broken\.yaml: not valid YAML: line 3, column 1: did not find expected"),
     (BAD_TIMEOUT, r"broken\.yaml: items\[1\], VirtualService default/slow: "
                   r"spec\.http\[0\]\.timeout: '1 s' is not a duration"),
-    ("a: 1\n---\n- just a list\n", r"broken\.yaml: document 2: expected a Kubernetes object, got list"),
+    (dump(se("ok", {"hosts": ["ok.example"]})) + "---\n- just a list\n",
+     r"broken\.yaml: document 2: expected a Kubernetes object, got list"),
+    ("rules:\n- name: x\n", r"broken\.yaml: not a Kubernetes object: it needs apiVersion and kind"),
     (dump(se("ext", {"hosts": []})), r"ServiceEntry default/ext: spec\.hosts: a ServiceEntry needs at least one host"),
     (dump(se("ext", {"hosts": ["e"], "location": "OUTSIDE"})), r"spec\.location: 'OUTSIDE'"),
     (dump(vs("v", {"hosts": ["h"], "http": [route(match=[{"port": "80"}])]})),
