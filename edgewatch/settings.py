@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     health_client_degraded_from: float = Field(default=0.10, ge=0, le=1)
     health_client_failing_from: float = Field(default=0.20, ge=0, le=1)
 
+    # The mesh's own ServiceEntry and VirtualService YAML (a file or a folder), docs/mesh-config.md.
+    mesh_config: Path | None = None
+
     # Alerts and notifications
     rules_file: Path | None = None
     eval_interval: Seconds = "15s"
