@@ -18,9 +18,9 @@ import pytest
 import yaml
 
 from edgewatch.edge import Edge
-from edgewatch.meshconfig import EMPTY, NO_FACTS, MeshConfig, MeshFacts, service_host
-from edgewatch.meshobjects import MeshConfigError, Retries, duration_ms, read_objects
-from edgewatch.meshsource import MeshConfigSource, read_mesh_config
+from edgewatch.mesh.config import EMPTY, NO_FACTS, MeshConfig, MeshFacts, service_host
+from edgewatch.mesh.objects import MeshConfigError, Retries, duration_ms, read_objects
+from edgewatch.mesh.source import MeshConfigSource, read_mesh_config
 from edgewatch.settings import REPO_ROOT, Settings
 
 SEED = REPO_ROOT / "deploy" / "mesh" / "fleetman.yaml"
@@ -494,7 +494,7 @@ def test_a_broken_file_on_reload_keeps_the_last_good_config(tmp_path: Path, capl
     good = source.config
 
     write(file, timeout_file("1 s"), 2_000_000_000)
-    caplog.set_level(logging.WARNING, logger="edgewatch.meshsource")
+    caplog.set_level(logging.WARNING, logger="edgewatch.mesh.source")
     for _ in range(3):
         clock.advance(5)
         assert source.refresh() is good
@@ -540,7 +540,7 @@ def test_a_folder_that_disappears_keeps_the_last_good_config(tmp_path: Path, cap
     good = source.config
     (folder / "a.yaml").unlink()
     folder.rmdir()
-    caplog.set_level(logging.WARNING, logger="edgewatch.meshsource")
+    caplog.set_level(logging.WARNING, logger="edgewatch.mesh.source")
     for _ in range(2):
         clock.advance(5)
         assert source.refresh() is good

@@ -18,8 +18,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from edgewatch.meshconfig import EMPTY, MeshConfig
-from edgewatch.meshobjects import MeshConfigError, MeshObjects, read_objects
+from edgewatch.mesh.config import EMPTY, MeshConfig
+from edgewatch.mesh.objects import MeshConfigError, MeshObjects, read_objects
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ class MeshConfigSource:
 
     Construction reads the files and raises MeshConfigError when they cannot be used (the CLI
     stops with the message). ``path`` None means no mesh config: :attr:`config` is always
-    :data:`edgewatch.meshconfig.EMPTY`.
+    :data:`edgewatch.mesh.config.EMPTY`.
 
     :meth:`refresh` checks at most every ``check_every`` seconds of ``clock`` whether the set of
     files or any file's mtime, size or inode changed, and if so reads them all again. A good read

@@ -1,9 +1,9 @@
 """What the mesh's own config says about a destination: its ServiceEntry, its VirtualService timeout and retries.
 
 :class:`MeshConfig` is an immutable snapshot of the ServiceEntries and VirtualServices read
-from ``EDGEWATCH_MESH_CONFIG`` (edgewatch/meshobjects.py reads them), indexed by host for
+from ``EDGEWATCH_MESH_CONFIG`` (edgewatch/mesh/objects.py reads them), indexed by host for
 :meth:`MeshConfig.lookup`, which runs for every edge of every answer: after the first call for a
-destination it is one dict lookup. :class:`edgewatch.meshsource.MeshConfigSource` keeps a
+destination it is one dict lookup. :class:`edgewatch.mesh.source.MeshConfigSource` keeps a
 snapshot fresh when the files change. docs/mesh-config.md is the user's side of this.
 
 How Istio's rules are applied (istio.io reference for VirtualService and ServiceEntry):
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from edgewatch.edge import Edge
-from edgewatch.meshobjects import HTTPRoute, Match, Meta, Retries, ServiceEntry, VirtualService
+from edgewatch.mesh.objects import HTTPRoute, Match, Meta, Retries, ServiceEntry, VirtualService
 
 CLUSTER_DOMAIN = "cluster.local"
 MESH_GATEWAY = "mesh"
