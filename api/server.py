@@ -5,6 +5,7 @@ from __future__ import annotations
 import uvicorn
 
 from api.app import create_app
+from edgewatch.clickhouse import connect
 from edgewatch.settings import Settings
 
 
@@ -14,7 +15,7 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     Opens ClickHouse itself: with the embedded engine, no other process may hold the folder
     (use ``edgewatch up`` to run the ingester in the same process).
     """
-    app = create_app(settings)
+    app = create_app(settings, connect(settings.clickhouse_url))
     uvicorn.run(
         app,
         host=host or settings.api_host,
