@@ -31,7 +31,7 @@ kafka-stop:
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy edgewatch ingest api alerts simulator
+	$(VENV)/bin/mypy edgewatch ingest api alerts simulator launch
 
 bench: $(STAMP)
 	$(PYTHON) bench/ingest.py

@@ -8,8 +8,8 @@ Two interval jobs on a ``BackgroundScheduler``, each with ``max_instances=1`` an
   exactly) and then delivers what it queued;
 - ``deliver`` every second: retries queued messages once their backoff has passed.
 
-``edgewatch alerts`` calls ``run_forever``; ``edgewatch up`` builds an ``AlertService`` on its
-own client, calls ``start()`` and, on shutdown, ``shutdown()``.
+The process that runs it (``launch``: ``edgewatch alerts`` or ``edgewatch up``) gives it a
+client of its own, calls ``start()`` and, on shutdown, ``shutdown()``.
 """
 
 from __future__ import annotations
@@ -28,8 +28,6 @@ from alerts.evaluate import Evaluation, Evaluator
 from alerts.notify.queue import NotificationQueue
 from alerts.notify.senders import Sender, build_sender
 from alerts.rules import Rule, load_rules
-from edgewatch.clickhouse import connect
-from edgewatch.migrate import migrate
 from edgewatch.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,7 +46,7 @@ def grid_time(moment: datetime, interval: float) -> datetime:
 
 class AlertService:
     """Alerting for one process. Uses ``client`` from its own threads, one call at a time,
-    so give it a client of its own (``connect(settings.clickhouse_url)``).
+    so give it a client of its own.
 
     Construction loads the rules (``settings.rules_file`` or the shipped default; raises
     ``RuleError``), the sender (``build_sender``; raises ValueError on half a Slack
@@ -121,14 +119,3 @@ class AlertService:
         except Exception:
             log.exception("notification delivery failed")
 
-
-def run_forever(settings: Settings, stop: threading.Event) -> None:
-    """``edgewatch alerts``: migrate, evaluate on schedule and notify until ``stop`` is set."""
-    client = connect(settings.clickhouse_url)
-    migrate(client, settings.raw_ttl_days)
-    service = AlertService(settings, client)
-    service.start()
-    try:
-        stop.wait()
-    finally:
-        service.shutdown()

@@ -1,6 +1,6 @@
 """``create_app``: the FastAPI application, built from one Settings object.
 
-Routes: ``/api/v1/...`` (edges, graph, requests, and the alerting service's routes) and
+Routes: ``/api/v1/...`` (edges, graph, requests, alerts, silences, backtests) and
 ``/grafana/...`` need the bearer token when ``EDGEWATCH_API_TOKEN`` is set; ``/healthz``,
 ``/readyz`` and ``/metrics`` are always open. Nothing is read at import time.
 """
@@ -16,10 +16,8 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-import alerts.http
 from api.deps import Clock, only_known_params, require_token
-from api.routes import edges, grafana, graph, health, requests
-from edgewatch.clickhouse import connect
+from api.routes import alerts, backtest, edges, grafana, graph, health, requests, silences
 from edgewatch.health import HealthThresholds
 from edgewatch.metrics import REGISTRY
 from edgewatch.settings import Settings
@@ -62,12 +60,12 @@ async def _clickhouse_unavailable(request: Request, error: Exception) -> JSONRes
     return JSONResponse({"detail": f"ClickHouse failed to answer: {error}"}, status_code=503)
 
 
-def create_app(settings: Settings, client: Client | None = None, clock: Clock = _utcnow) -> FastAPI:
-    """The API over ``client`` (default: ``connect(settings.clickhouse_url)``).
+def create_app(settings: Settings, client: Client, clock: Clock = _utcnow) -> FastAPI:
+    """The API over ``client``, which its worker threads share (connects to nothing itself).
 
-    Migrations are not run here; ``/readyz`` reports pending ones. ``clock`` gives "now"
-    (tests pass a fixed one). ``app.state.alerts`` starts as None for the alerting service.
-    Raises what ``connect`` raises (EngineInUseError for a busy embedded folder).
+    Migrations are not run here (``launch`` runs them before serving); ``/readyz`` reports
+    pending ones. ``clock`` gives "now" (tests pass a fixed one). ``app.state.alerts`` starts as
+    None; a process that runs the alerting service sets it, and backtests use its rules.
     """
     app = FastAPI(
         title="Edgewatch",
@@ -75,7 +73,7 @@ def create_app(settings: Settings, client: Client | None = None, clock: Clock = 
         version="0.1.0",
     )
     app.state.settings = settings
-    app.state.client = client if client is not None else connect(settings.clickhouse_url)
+    app.state.client = client
     app.state.thresholds = HealthThresholds.from_settings(settings)
     app.state.clock = clock
     app.state.alerts = None
@@ -83,8 +81,7 @@ def create_app(settings: Settings, client: Client | None = None, clock: Clock = 
     app.add_exception_handler(OperationalError, _clickhouse_unavailable)
 
     guarded = [Depends(require_token), Depends(only_known_params)]
-    for module in (edges, graph, requests, grafana):
+    for module in (edges, graph, requests, grafana, alerts, silences, backtest):
         app.include_router(module.router, dependencies=guarded)
-    app.include_router(alerts.http.router, dependencies=guarded)
     app.include_router(health.router)
     return app

@@ -1,5 +1,5 @@
-"""Dependencies of the routes: what ``create_app`` put on ``app.state``, the bearer token,
-and the refusal of query parameters a route does not know."""
+"""Dependencies of the routes: what ``create_app`` put on ``app.state``, the alert rules, the
+bearer token, and the refusal of query parameters a route does not know."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from alerts.rules import Rule, load_rules
 from edgewatch.health import HealthThresholds
 from edgewatch.settings import Settings
 
@@ -41,10 +42,20 @@ def get_now(request: Request) -> datetime:
     return clock()
 
 
+def get_rules(request: Request) -> list[Rule]:
+    """The running alerting service's rules (``app.state.alerts``), else the configured file's
+    (``RuleError`` -> 500)."""
+    service = getattr(request.app.state, "alerts", None)
+    if service is not None:
+        return list(service.rules)
+    return load_rules(get_settings(request).rules_file)
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ClientDep = Annotated[Client, Depends(get_client)]
 ThresholdsDep = Annotated[HealthThresholds, Depends(get_thresholds)]
 NowDep = Annotated[datetime, Depends(get_now)]
+RulesDep = Annotated[list[Rule], Depends(get_rules)]
 
 
 _BEARER = HTTPBearer(auto_error=False, description="EDGEWATCH_API_TOKEN, when one is set")

@@ -1,12 +1,21 @@
-"""Response bodies of the API (the OpenAPI schema shows them)."""
+"""Request and response bodies of the API (the OpenAPI schema shows them).
+
+The bodies of alerting are made from its domain types (:mod:`api.domain`): an alert, a silence
+and a backtest episode serve the fields their dataclasses declare, the edge's five flat.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from fastapi import Response
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
+from alerts.backtest import Episode
+from alerts.model import Alert
+from alerts.silences import Silence
+from api.domain import domain_model
 from api.graph import GraphEdge, GraphNode, ServesLink
 from edgewatch.drilldown import CallRecord
 from edgewatch.edges import EdgePoint, EdgeStats
@@ -50,3 +59,61 @@ class GraphResponse(WindowFields):
     nodes: list[GraphNode]
     edges: list[GraphEdge]
     serves: list[ServesLink] = Field(description="Service -> workload links: who serves each service.")
+
+
+# -- alerting ---------------------------------------------------------------------------------
+
+AlertRefFields: Any = domain_model(Alert, properties=("id",), only=("rule", "source", "destination"))
+# ``status`` is a string, not Alert's Status: in the history it carries the event's kind.
+AlertFields: Any = domain_model(Alert, properties=("id",), exclude=("root_causes",), types={"status": str})
+SilenceFields: Any = domain_model(Silence, exclude=("updated_at",))
+EpisodeFields: Any = domain_model(Episode)
+
+
+class AlertRef(AlertRefFields):
+    pass
+
+
+class AlertOut(AlertFields):
+    root_causes: list[AlertRef] = Field(description="The alerts this one is a symptom of; empty for a root cause.")
+    affected: list[AlertRef] = Field(description="Alerts explained by this one (its affected callers).")
+    silenced: bool
+
+
+class EventOut(BaseModel):
+    at: datetime
+    event: str
+    alert: AlertOut
+
+
+class SilenceIn(BaseModel):
+    rule: str = Field(default="*", min_length=1, description="Glob pattern on the rule name.")
+    source: str = Field(default="*", min_length=1, description="Glob pattern on the source workload.")
+    destination: str = Field(default="*", min_length=1, description="Glob pattern on the destination service.")
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime
+    comment: str = Field(min_length=1)
+    created_by: str = ""
+
+
+class SilenceOut(SilenceFields):
+    active: bool
+
+
+class BacktestIn(BaseModel):
+    rule: str | dict[str, Any] = Field(description="A rule name from the rules file, or a whole rule.")
+    start: AwareDatetime
+    end: AwareDatetime
+    step: str = Field(default="1m", description="Time between evaluations, e.g. 15s or 1m.")
+
+
+class EpisodeOut(EpisodeFields):
+    pass
+
+
+class BacktestOut(BaseModel):
+    rule: str
+    start: datetime
+    end: datetime
+    step_seconds: float
+    episodes: list[EpisodeOut]

@@ -105,7 +105,7 @@ def main() -> int:
     log = open(DEMO_DIR / "up.log", "wb")  # noqa: SIM115 - open for the life of the demo
     started = time.monotonic()
     say(f"starting edgewatch up (ingester + API + alerts, embedded ClickHouse); log: {DEMO_DIR / 'up.log'}")
-    up = subprocess.Popen([sys.executable, "-m", "edgewatch.cli", "up"], env=env, cwd=ROOT,
+    up = subprocess.Popen([sys.executable, "-m", "launch.cli", "up"], env=env, cwd=ROOT,
                           stdout=subprocess.PIPE, stderr=log)
     notifications = Notifications(up.stdout, started)
     simulate: subprocess.Popen[bytes] | None = None
@@ -124,7 +124,7 @@ def main() -> int:
         say(f"simulating {SCENARIO} for {DURATION} at {RATE} records/s: driver-monitoring (an external "
             "host) slows past its 1s timeout after 45 s and recovers after 225 s. Ctrl-C stops.")
         simulate = subprocess.Popen(
-            [sys.executable, "-m", "edgewatch.cli", "simulate", "--scenario", SCENARIO, "--rate", RATE,
+            [sys.executable, "-m", "launch.cli", "simulate", "--scenario", SCENARIO, "--rate", RATE,
              "--duration", DURATION], env=env, cwd=ROOT)
         while simulate.poll() is None and up.poll() is None:
             if notifications.resolved_at is not None and notifications.fired_at is not None:

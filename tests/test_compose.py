@@ -29,8 +29,8 @@ from packaging.specifiers import SpecifierSet
 from pydantic import ValidationError
 
 from api.app import create_app
-from edgewatch.cli import build_parser
 from edgewatch.settings import REPO_ROOT, Settings
+from launch.cli import build_parser
 from simulator.scenarios import load_scenario
 
 COMPOSE_FILE = REPO_ROOT / "compose.yaml"

@@ -1,8 +1,9 @@
-"""The service's wiring: the schedule, the grid clock, rules removed between runs, run_forever."""
+"""The service's wiring: the schedule, the grid clock, rules removed between runs.
+
+``edgewatch alerts`` (migrate, start, stop) is tested with the other commands, in tests/launch/."""
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,8 +11,7 @@ from clickhouse_connect.driver.client import Client
 
 from alerts.notify.senders import ConsoleSender
 from alerts.rules import load_rules
-from alerts.service import AlertService, grid_time, run_forever
-from edgewatch.migrate import set_raw_retention
+from alerts.service import AlertService, grid_time
 from edgewatch.settings import Settings
 from tests.alerts.records import WEBAPP, recent_minute, store, traffic
 
@@ -54,22 +54,6 @@ def test_alerts_of_a_removed_rule_end(ch: Client) -> None:
     evaluation = fewer.evaluate_once(B + timedelta(seconds=45))
     assert [(e.kind, e.alert.rule) for e in evaluation.events] == [("cleared", "edge-errors")]
     assert AlertService(settings, ch, rules=rules, sender=ConsoleSender()).evaluator.alerts == []
-
-
-@pytest.mark.clickhouse
-def test_run_forever_migrates_starts_and_stops(ch: Client, ch_url: str) -> None:
-    threads = set(threading.enumerate())
-    stop = threading.Event()
-    stop.set()
-    try:
-        run_forever(Settings(clickhouse_url=ch_url, raw_ttl_days=3), stop)
-        retention = ch.command(
-            "SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = 'requests'"
-        )
-        assert "toIntervalDay(3)" in str(retention)  # migrate ran with the process's settings
-    finally:
-        set_raw_retention(ch, Settings.model_fields["raw_ttl_days"].default)
-    assert set(threading.enumerate()) <= threads  # the scheduler and its workers are gone
 
 
 @pytest.mark.clickhouse

@@ -1,4 +1,4 @@
-"""The API through real HTTP: uvicorn on a free port, and ``serve`` in its own process."""
+"""The API through real HTTP: uvicorn on a free port, and ``edgewatch api`` in its own process."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import uvicorn
 from clickhouse_connect.driver.client import Client
 
 from api.app import create_app
+from edgewatch.migrate import migrate
 from edgewatch.settings import REPO_ROOT, Settings
 from tests.api.records import call, ingest_lines
 
@@ -74,18 +75,30 @@ def test_numbers_readiness_and_metrics_over_http(ch: Client, served: str) -> Non
     assert "edgewatch_api_request_duration_seconds" in httpx.get(f"{served}/metrics").text
 
 
-def test_serve_runs_until_sigterm(tmp_path: Path) -> None:
-    """``edgewatch api``'s function, in its own process (its own engine folder). Uvicorn
-    shuts down gracefully, then re-raises the signal so the exit status tells why."""
+def test_readiness_names_the_migrations_not_applied(ch: Client, served: str) -> None:
+    """``/readyz`` of an API over a database that misses a migration (its record removed)."""
+    ch.command("DELETE FROM schema_migrations WHERE version = 4")
+    try:
+        not_ready = httpx.get(f"{served}/readyz")
+        assert not_ready.status_code == 503
+        assert not_ready.json()["reason"] == "migrations not applied: 0004_alerts; run `edgewatch migrate`"
+    finally:
+        migrate(ch)  # the statements are idempotent; this records 0004 again
+    assert httpx.get(f"{served}/readyz").json() == {"status": "ready"}
+
+
+def test_api_command_applies_the_schema_and_runs_until_sigterm(tmp_path: Path) -> None:
+    """``edgewatch api`` in its own process (its own engine folder): it migrates before it
+    serves, like the other commands. On SIGTERM uvicorn shuts down gracefully, then the process
+    ends by the signal so the exit status tells why."""
     port = free_port()
     env = {**os.environ, "EDGEWATCH_CLICKHOUSE_URL": f"chdb://{tmp_path / 'ch'}", "EDGEWATCH_LOG_LEVEL": "INFO"}
-    code = f"from api.server import serve; from edgewatch.settings import Settings; serve(Settings(), port={port})"
-    process = subprocess.Popen([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen([sys.executable, "-m", "launch.cli", "api", "--port", str(port)], cwd=REPO_ROOT,
+                               env=env, stderr=subprocess.PIPE, text=True)
     try:
         url = f"http://127.0.0.1:{port}"
         wait_until_up(url)
-        not_ready = httpx.get(f"{url}/readyz")
-        assert not_ready.status_code == 503 and "edgewatch migrate" in not_ready.json()["reason"]
+        assert httpx.get(f"{url}/readyz").json() == {"status": "ready"}
         process.send_signal(signal.SIGTERM)
         _, log = process.communicate(timeout=15)
         assert process.returncode == -signal.SIGTERM

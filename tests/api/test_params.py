@@ -80,6 +80,25 @@ def test_the_token_guards_api_and_grafana_but_not_operations(api: TestClient) ->
     assert api.get("/metrics").status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/v1/alerts"),
+        ("GET", "/api/v1/alerts/history"),
+        ("GET", "/api/v1/silences"),
+        ("POST", "/api/v1/silences"),
+        ("DELETE", "/api/v1/silences/abc"),
+        ("POST", "/api/v1/rules/backtest"),
+    ],
+)
+def test_the_token_and_the_parameter_check_guard_the_alerting_routes(api: TestClient, method: str, path: str) -> None:
+    response = api.request(method, path)
+    assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
+    typo = api.request(method, path, params={"expird": "true"}, headers=BEARER)
+    assert typo.status_code == 422
+    assert typo.json()["detail"][0]["loc"] == ["query", "expird"]
+
+
 def test_grafana_targets_are_validated(api: TestClient) -> None:
     body = {"range": {"from": "2026-11-26T09:00:00Z", "to": "2026-11-26T10:00:00Z"},
             "targets": [{"target": "latency:a->b"}]}
@@ -100,4 +119,5 @@ def test_openapi_documents_every_route(api: TestClient) -> None:
     paths = api.get("/openapi.json").json()["paths"]
     assert {"/api/v1/edges", "/api/v1/edges/timeseries", "/api/v1/graph", "/api/v1/requests",
             "/api/v1/services/{name}/dependencies", "/api/v1/services/{name}/dependents",
-            "/healthz", "/readyz", "/metrics", "/grafana/query"} <= set(paths)
+            "/healthz", "/readyz", "/metrics", "/grafana/query", "/api/v1/alerts", "/api/v1/alerts/history",
+            "/api/v1/silences", "/api/v1/silences/{silence_id}", "/api/v1/rules/backtest"} <= set(paths)

@@ -8,69 +8,60 @@
     edgewatch up [--host H --port P]       ingester + API + alerts in one process
     edgewatch simulate --scenario NAME     publish a simulated mesh's records
 
-Settings come from EDGEWATCH_* variables (README); ``main`` builds them once.
+Settings come from EDGEWATCH_* variables (README); ``main`` builds them once. ``ingest``,
+``api``, ``alerts`` and ``up`` open the database and apply the migrations first
+(:class:`launch.database.Database`), then run their parts through one lifecycle
+(:mod:`launch.lifecycle`) until SIGINT or SIGTERM; stopped by a signal, the process ends by
+that signal once the work in hand is done, so its exit status tells why.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from kafka.errors import KafkaError, KafkaTimeoutError
 from pydantic import ValidationError
 
-from edgewatch.clickhouse import EngineInUseError, connect
-from edgewatch.migrate import MigrationError, migrate
 from edgewatch.settings import Settings
-from edgewatch.settle import settle, start_settler
+from edgewatch.settle import settle
+from launch.database import Database
+from launch.lifecycle import Lifecycle, StartError, StopRequest
 
-log = logging.getLogger("edgewatch")
-
-
-def _stop_on_signals() -> threading.Event:
-    """An event set by SIGINT or SIGTERM, so that work in hand is finished, not cut."""
-    stop = threading.Event()
-
-    def handler(signum: int, _frame: object) -> None:
-        log.info("%s received: finishing the batch in hand, then stopping", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
-    return stop
+Command = Callable[[Settings, argparse.Namespace, StopRequest], int]
 
 
-def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
-    applied = migrate(connect(settings.clickhouse_url), settings.raw_ttl_days)
+def cmd_migrate(settings: Settings, _args: argparse.Namespace, _stop: StopRequest) -> int:
+    applied = Database.open(settings).applied
     for m in applied:
         print(f"applied {m.version:04d}_{m.name}")
     print("schema is up to date" if not applied else f"{len(applied)} migration(s) applied")
     return 0
 
 
-def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
+def cmd_ingest(settings: Settings, args: argparse.Namespace, stop: StopRequest) -> int:
     from ingest.service import Ingester
+    from launch.components import Ingesting, Settling
 
-    client = connect(settings.clickhouse_url)
-    migrate(client, settings.raw_ttl_days)
-    stop = _stop_on_signals()
-    if args.until_caught_up:
-        stats = Ingester(settings, client).run(stop=stop, until_caught_up=True)
-        settle(client, datetime.now(UTC))
-    else:
-        settler = start_settler(connect(settings.clickhouse_url), stop)
-        stats = Ingester(settings, client).run(stop=stop)
-        settler.join(timeout=30)
-    print(f"ingest: stored {stats.records:,} records from {stats.messages:,} messages in {stats.batches:,} batches")
+    database = Database.open(settings)
+    ingesting = Ingesting(Ingester(settings, database.connect),  # type: ignore[arg-type]  # until Ingester takes a factory
+                          until_caught_up=args.until_caught_up)
+    with stop.on_signals():
+        if args.until_caught_up:
+            Lifecycle([ingesting], stop).run()
+            settle(database.client, datetime.now(UTC))
+        else:
+            Lifecycle([Settling(database.connect()), ingesting], stop).run()
+    stats = ingesting.stats
+    if stats is not None:
+        print(f"ingest: stored {stats.records:,} records from {stats.messages:,} messages in {stats.batches:,} batches")
     return 0
 
 
-def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
+def cmd_produce(settings: Settings, args: argparse.Namespace, _stop: StopRequest) -> int:
     from ingest.produce import produce
 
     if args.file == "-":
@@ -81,28 +72,37 @@ def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
-    from api.server import serve
+def cmd_api(settings: Settings, args: argparse.Namespace, stop: StopRequest) -> int:
+    from api.app import create_app
+    from launch.components import Serving
 
-    serve(settings, host=args.host, port=args.port)
+    database = Database.open(settings)
+    api = Serving(create_app(settings, database.client), settings, host=args.host, port=args.port)
+    with stop.on_signals():
+        Lifecycle([api], stop).run()
     return 0
 
 
-def cmd_alerts(settings: Settings, _args: argparse.Namespace) -> int:
-    from alerts.service import run_forever
+def cmd_alerts(settings: Settings, _args: argparse.Namespace, stop: StopRequest) -> int:
+    from alerts.service import AlertService
+    from launch.components import Alerting
 
-    run_forever(settings, _stop_on_signals())
+    database = Database.open(settings)
+    alerting = Alerting(AlertService(settings, database.client))
+    with stop.on_signals():
+        Lifecycle([alerting], stop).run()
     return 0
 
 
-def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
-    from edgewatch.up import run_all
+def cmd_up(settings: Settings, args: argparse.Namespace, stop: StopRequest) -> int:
+    from launch.up import run_all
 
-    run_all(settings, host=args.host, port=args.port)
+    with stop.on_signals():
+        run_all(settings, stop, host=args.host, port=args.port)
     return 0
 
 
-def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
+def cmd_simulate(settings: Settings, args: argparse.Namespace, _stop: StopRequest) -> int:
     from simulator.run import main as simulate
 
     return int(simulate(settings, args) or 0)
@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edgewatch", description="Edge stats and alerts for a service mesh.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def add(name: str, func: Callable[[Settings, argparse.Namespace], int], text: str) -> argparse.ArgumentParser:
+    def add(name: str, func: Command, text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text, description=text)
         p.set_defaults(func=func)
         return p
@@ -150,12 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     # kafka-python logs every failed connection attempt as an error; our own messages say more.
     logging.getLogger("kafka").setLevel(logging.DEBUG if settings.log_level == "DEBUG" else logging.CRITICAL)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every run of every job
+    stop = StopRequest()
     try:
-        return int(args.func(settings, args))
-    except EngineInUseError as error:
+        code = int(args.func(settings, args, stop))
+    except StartError as error:
         print(f"edgewatch: {error}", file=sys.stderr)
-    except MigrationError as error:
-        print(f"edgewatch: migrations: {error}", file=sys.stderr)
     except KafkaTimeoutError as error:
         print(f"edgewatch: Kafka at {settings.kafka_bootstrap}: {error}. Start the local broker with "
               "`scripts/local-kafka.sh start`, or set EDGEWATCH_KAFKA_BOOTSTRAP", file=sys.stderr)
@@ -163,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"edgewatch: Kafka: {error}", file=sys.stderr)
     except KeyboardInterrupt:
         return 130
+    else:
+        stop.exit_by_signal()
+        return code
     return 1
 
 

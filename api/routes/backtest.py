@@ -1,0 +1,34 @@
+"""Backtests: when a rule would have fired and resolved over stored data."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from fastapi import APIRouter, HTTPException, status
+
+from alerts.backtest import backtest
+from alerts.rules import RuleError, parse_rule
+from api.deps import ClientDep, RulesDep
+from api.models import BacktestIn, BacktestOut, EpisodeOut
+from api.routes import API_PREFIX
+from edgewatch.settings import parse_duration
+
+router = APIRouter(prefix=API_PREFIX, tags=["alerts"])
+
+
+@router.post("/rules/backtest", response_model=BacktestOut)
+def backtest_rule(client: ClientDep, rules: RulesDep, body: BacktestIn) -> BacktestOut:
+    """When the rule would have fired and resolved between ``start`` and ``end``."""
+    try:
+        if isinstance(body.rule, str):
+            rule = next((r for r in rules if r.name == body.rule), None)
+            if rule is None:
+                raise RuleError(f"no rule {body.rule!r}; known: {', '.join(r.name for r in rules)}")
+        else:
+            rule = parse_rule(body.rule)
+        step_seconds = parse_duration(body.step)
+        episodes = backtest(client, rule, body.start.astimezone(UTC), body.end.astimezone(UTC), step_seconds)
+    except ValueError as error:  # RuleError is a ValueError too
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
+    return BacktestOut(rule=rule.name, start=body.start, end=body.end, step_seconds=step_seconds,
+                       episodes=[EpisodeOut.of(e) for e in episodes])
