@@ -71,7 +71,7 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
-    from ingest.produce import produce
+    from edgewatch.produce import produce
 
     if args.file == "-":
         produce(settings, sys.stdin.buffer, args.lines_per_message)
