@@ -60,11 +60,11 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
     migrate(client, settings.raw_ttl_days)
     stop = _stop_on_signals()
     if args.until_caught_up:
-        stats = Ingester(settings, client).run(stop=stop, until_caught_up=True)
+        stats = Ingester(settings, lambda: connect(settings.clickhouse_url)).run(stop=stop, until_caught_up=True)
         settle(client, datetime.now(UTC))
     else:
         settler = start_settler(connect(settings.clickhouse_url), stop)
-        stats = Ingester(settings, client).run(stop=stop)
+        stats = Ingester(settings, lambda: connect(settings.clickhouse_url)).run(stop=stop)
         settler.join(timeout=30)
     print(f"ingest: stored {stats.records:,} records from {stats.messages:,} messages in {stats.batches:,} batches")
     return 0

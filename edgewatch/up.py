@@ -31,7 +31,7 @@ def run_all(settings: Settings, host: str | None = None, port: int | None = None
     client = connect(settings.clickhouse_url)
     migrate(client, settings.raw_ttl_days)
     stop = threading.Event()
-    ingester = Ingester(settings, connect(settings.clickhouse_url))
+    ingester = Ingester(settings, lambda: connect(settings.clickhouse_url))
     alerts = AlertService(settings, connect(settings.clickhouse_url))
     app = create_app(settings, client)
     app.state.alerts = alerts

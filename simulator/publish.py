@@ -17,8 +17,8 @@ from typing import Any
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from edgewatch.settings import Settings
 from edgewatch.produce import batch_lines
+from edgewatch.settings import Settings
 
 MESSAGE_MAX_RECORDS = 1000
 MESSAGE_MAX_BYTES = 512 * 1024

@@ -1,0 +1,126 @@
+"""The batching step: each partition's messages become batches, cut where they were cut before.
+
+One ``BatchBuilder`` (ingest/batches.py) per partition frames the messages and closes a batch at
+its limits. A partition's first builder since it was assigned starts from its committed offset
+and first closes its batches exactly where the batches stored but not yet committed closed
+(``ingest_batches``), so that their deduplication tokens match the inserts already stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from kafka import TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+
+from edgewatch.settings import Settings
+from ingest.batches import Batch, BatchBuilder
+from ingest.step import Refused
+from ingest.store import Store
+
+log = logging.getLogger(__name__)
+
+StoredBatchEnds = Callable[[str, int, int], list[int]]
+"""``(topic, partition, committed offset) -> last offsets`` of the batches stored from there
+(``ingest.batches.stored_batch_ends`` with the ingester's own client)."""
+
+
+class Batching:
+    """Builds batches per partition and submits them to the store step.
+
+    ``submit(message)`` raises :class:`~ingest.step.Refused` while this partition's last closed
+    batch still waits for room in the store; the message was not taken then. ``poll`` offers
+    such batches again, and hands on the open batches that waited ``batch_max_wait`` once their
+    lane is idle: while the writer is busy a batch keeps growing (bigger batches under load,
+    fewer inserts). ``revoke`` runs on kafka-python's IO thread while the ingester's thread
+    waits in the consumer's poll, so the two never touch the builders at once.
+    """
+
+    def __init__(self, settings: Settings, stored_batch_ends: StoredBatchEnds, store: Store,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.settings = settings
+        self._stored_batch_ends = stored_batch_ends
+        self._store = store
+        self._clock = clock
+        self._builders: dict[TopicPartition, BatchBuilder] = {}
+        self._waiting: dict[TopicPartition, Batch] = {}  # closed, refused by the store so far
+        self._dropping = False
+
+    def submit(self, message: ConsumerRecord) -> None:
+        tp = TopicPartition(message.topic, message.partition)
+        if tp in self._waiting:
+            self._store.submit(self._waiting[tp])  # Refused: the message is not taken
+            del self._waiting[tp]
+        builder = self._builders.get(tp) or self._new_builder(tp, message.offset)
+        batch = builder.add(message.offset, message.value, self._clock())
+        if batch is not None:
+            self._waiting[tp] = batch
+            self._offer(tp)
+
+    def _offer(self, tp: TopicPartition) -> None:
+        try:
+            self._store.submit(self._waiting[tp])
+        except Refused:
+            return
+        del self._waiting[tp]
+
+    def _new_builder(self, tp: TopicPartition, first_offset: int) -> BatchBuilder:
+        """A partition's first message since it was assigned is at its committed offset."""
+        close_at = self._stored_batch_ends(tp.topic, tp.partition, first_offset)
+        if close_at:
+            log.info("%s/%d: rebuilding %d stored but uncommitted batch(es) from offset %d",
+                     tp.topic, tp.partition, len(close_at), first_offset)
+        s = self.settings
+        builder = BatchBuilder(tp.topic, tp.partition, s.batch_max_records, s.batch_max_bytes,
+                               s.batch_max_wait_seconds, close_at=close_at)
+        self._builders[tp] = builder
+        return builder
+
+    def poll(self) -> None:
+        for tp in list(self._waiting):
+            self._offer(tp)
+        now = self._clock()
+        for tp, builder in self._builders.items():
+            if tp not in self._waiting and self._store.idle(tp.partition) and (batch := builder.due(now)):
+                self._store.submit(batch)  # an idle lane has room
+        self._store.poll()
+
+    def revoke(self, partitions: list[TopicPartition]) -> None:
+        """Before partitions move: hand every batch in hand to the store, the open ones too.
+
+        A partition that stays keeps its fetch position, so nothing consumed may be dropped
+        here. Nothing is committed here either (the consumer may not be called from its IO
+        thread): a partition that stays is committed by the commit step; the next owner of
+        one that moves rebuilds its stored but uncommitted batches exactly and their tokens
+        make the engine drop them.
+        """
+        if self._dropping:
+            return
+        for tp in partitions:
+            self._hand_over(tp)
+            self._builders.pop(tp, None)
+
+    def _hand_over(self, tp: TopicPartition) -> None:
+        builder = self._builders.get(tp)
+        for batch in (self._waiting.pop(tp, None), builder.take() if builder else None):
+            if batch is not None:
+                self._store.hand_over(batch)
+
+    def revoked_stored(self) -> bool:
+        """Whether what ``revoke`` handed on is stored (or dropped, after ``close``)."""
+        return self._dropping or self._store.settled()
+
+    def join(self) -> None:
+        for tp in list(self._builders):
+            self._hand_over(tp)
+        self._store.join()
+
+    def close(self) -> None:
+        """Drop the batches in hand, and from now on those of revoked partitions too (their
+        offsets are not committed: the partitions' next owners fetch them again)."""
+        self._dropping = True
+        self._builders.clear()
+        self._waiting.clear()
+        self._store.close()
