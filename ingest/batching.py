@@ -88,13 +88,13 @@ class Batching:
         self._store.poll()
 
     def revoke(self, partitions: list[TopicPartition]) -> None:
-        """Before partitions move: hand every batch in hand to the store, the open ones too.
+        """Before partitions move: hand every batch in hand to the store, the open ones too
+        (but a part of a batch being rebuilt: see ``_hand_over``), and forget the partitions.
 
-        A partition that stays keeps its fetch position, so nothing consumed may be dropped
-        here. Nothing is committed here either (the consumer may not be called from its IO
-        thread): a partition that stays is committed by the commit step; the next owner of
-        one that moves rebuilds its stored but uncommitted batches exactly and their tokens
-        make the engine drop them.
+        Nothing is committed here (the consumer may not be called from its IO thread): whoever
+        gets a partition next, this consumer included, starts at its committed offset,
+        rebuilds its stored but uncommitted batches exactly, and their tokens make the engine
+        drop them.
         """
         if self._dropping:
             return
@@ -103,16 +103,24 @@ class Batching:
             self._builders.pop(tp, None)
 
     def _hand_over(self, tp: TopicPartition) -> None:
+        waiting = self._waiting.pop(tp, None)  # a waiting batch and an open one never coexist
+        if waiting is not None:
+            self._store.hand_over(waiting)
         builder = self._builders.get(tp)
-        for batch in (self._waiting.pop(tp, None), builder.take() if builder else None):
-            if batch is not None:
-                self._store.hand_over(batch)
+        if builder is not None and (batch := builder.take()) is not None and not builder.rebuilding:
+            self._store.hand_over(batch)
+        # A part of a batch stored before is dropped: under a token of its own it would be
+        # stored a second time. Its offsets are not committed, so the partition starts again
+        # from its committed offset (new owner, new consumer or restart) and rebuilds it whole.
 
     def revoked_stored(self) -> bool:
         """Whether what ``revoke`` handed on is stored (or dropped, after ``close``)."""
         return self._dropping or self._store.settled()
 
     def join(self) -> None:
+        """Hand every batch in hand to the store (see ``revoke``) and join the store. Only
+        before the consumer leaves or rejoins the group, as a part of a rebuilt batch is
+        dropped here and its partition must start again from its committed offset."""
         for tp in list(self._builders):
             self._hand_over(tp)
         self._store.join()

@@ -19,7 +19,7 @@ from edgewatch.settings import Settings
 from ingest.batches import Batch
 from ingest.kafka import GroupConsumer
 from ingest.service import Ingester
-from ingest.store import Store
+from ingest.store import QUEUED_PER_LANE, Store
 from ingest.writer import BatchWriter
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
@@ -122,16 +122,11 @@ def test_restart_mid_stream_loses_and_duplicates_nothing(ch: Client, make_settin
     assert ch.command("SELECT uniqExact(request_id) FROM requests") == 10_000
 
 
-def test_batch_stored_but_not_committed_is_not_stored_twice(ch: Client, make_settings, publish, ingest) -> None:
-    settings = make_settings(batch_max_records=700)
-    messages = [b"\n".join(native_line(i * 100 + j) for j in range(100)) for i in range(40)]
-    publish(settings, messages, partition=0)
-    stop = threading.Event()
+def _stores_two_batches_then_crashes(stop: threading.Event) -> type[Ingester]:
+    """An ingester that stores its first two batches and sets ``stop``, drops the rest, and
+    hands no stored batch on to the commit step: a crash between insert and Kafka commit."""
 
-    class StoresTwoBatchesThenCrashes(Store):
-        """Stores its first two batches and stops the ingester, drops the rest, and hands no
-        stored batch on to the commit step: a crash between insert and Kafka commit."""
-
+    class StoresTwoBatches(Store):
         handed = 0
 
         def submit(self, batch: Batch) -> None:
@@ -148,15 +143,98 @@ def test_batch_stored_but_not_committed_is_not_stored_twice(ch: Client, make_set
             pass
 
     class CrashesBeforeCommit(Ingester):
-        store_type = StoresTwoBatchesThenCrashes
+        store_type = StoresTwoBatches
 
-    CrashesBeforeCommit(settings, clients(settings)).run(stop=stop)
+    return CrashesBeforeCommit
+
+
+def test_batch_stored_but_not_committed_is_not_stored_twice(ch: Client, make_settings, publish, ingest) -> None:
+    settings = make_settings(batch_max_records=700)
+    messages = [b"\n".join(native_line(i * 100 + j) for j in range(100)) for i in range(40)]
+    publish(settings, messages, partition=0)
+    stop = threading.Event()
+    _stores_two_batches_then_crashes(stop)(settings, clients(settings)).run(stop=stop)
     stored_first = ch.command("SELECT count() FROM requests")
     assert stored_first == 1_400  # two batches of 7 messages of 100 records
     # A restart with other batch limits must still rebuild the stored batches exactly.
     ingest(settings.model_copy(update={"batch_max_records": 3_000}))
     assert ch.command("SELECT count() FROM requests") == 4_000
     assert ch.command("SELECT uniqExact(request_id) FROM requests") == 4_000
+
+
+def test_a_stop_while_rebuilding_a_stored_batch_stores_no_part_of_it_again(ch: Client, make_settings, publish,
+                                                                          ingest) -> None:
+    settings = make_settings(batch_max_records=700)
+    messages = [b"\n".join(native_line(i * 100 + j) for j in range(100)) for i in range(40)]
+    publish(settings, messages, partition=0)
+    crashed = threading.Event()
+    _stores_two_batches_then_crashes(crashed)(settings, clients(settings)).run(stop=crashed)
+    assert ch.command("SELECT count() FROM requests") == 1_400
+    stop = threading.Event()
+
+    class StopsAfterThreeMessages(GroupConsumer):
+        def poll(self, timeout_ms: int):  # type: ignore[no-untyped-def]
+            polled = self._consumer.poll(timeout_ms=timeout_ms, max_records=3)
+            if polled:
+                stop.set()  # in the middle of the first stored batch, which is being rebuilt
+            return polled
+
+    class StoppedWhileRebuilding(Ingester):
+        consumer_type = StopsAfterThreeMessages
+
+    StoppedWhileRebuilding(settings, clients(settings)).run(stop=stop)
+    assert ch.command("SELECT count() FROM requests") == 1_400
+    ingest(settings)
+    assert ch.command("SELECT count() FROM requests") == 4_000
+    assert ch.command("SELECT uniqExact(request_id) FROM requests") == 4_000
+
+
+def test_a_store_that_cannot_keep_up_stops_the_fetching(ch: Client, make_settings, publish) -> None:
+    """While ClickHouse takes no inserts, the ingester takes no more messages than its lane and
+    the batching step hold (QUEUED_PER_LANE batches waiting, one being written, one closed
+    batch and one open per partition), however many wait in Kafka; then it stores them all, once."""
+    settings = make_settings(batch_max_records=100, ingest_writers=1)
+    messages = [b"\n".join(native_line(i * 10 + j) for j in range(10)) for i in range(300)]  # 10 per batch
+    publish(settings, messages, partition=0)
+    ingester, stop = Ingester(settings, clients(settings)), threading.Event()
+    worker = threading.Thread(target=ingester.run, kwargs={"stop": stop})
+    ch.command("DETACH TABLE ingest_lines")  # inserts fail and are retried, as with a server that is down
+    try:
+        try:
+            worker.start()
+            deadline = time.monotonic() + 60
+            while ingester.stats.messages == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(3.0)
+            taken = ingester.stats.messages
+            assert 0 < taken <= (QUEUED_PER_LANE + 3) * 10, f"took {taken} of 300 messages with nothing stored"
+        finally:
+            ch.command("ATTACH TABLE ingest_lines")
+        deadline = time.monotonic() + 90
+        while ch.command("SELECT count() FROM requests") < 3_000 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        worker.join(timeout=60)
+    assert not worker.is_alive()
+    assert ch.command("SELECT count() FROM requests") == 3_000
+    assert ch.command("SELECT uniqExact(request_id) FROM requests") == 3_000
+    assert ingester.stats.messages == 300
+
+
+def test_one_client_per_writer_lane_and_one_for_the_ingesters_own_queries(ch: Client, make_settings,
+                                                                          publish) -> None:
+    settings = make_settings(ingest_writers=3)
+    publish(settings, [native_line(i) for i in range(8)])
+    opened: list[Client] = []
+
+    def connect_counted() -> Client:
+        opened.append(connect(settings.clickhouse_url))
+        return opened[-1]
+
+    Ingester(settings, connect_counted).run(until_caught_up=True)
+    assert len(opened) == 4 and len({id(client) for client in opened}) == 4
+    assert ch.command("SELECT count() FROM requests") == 8
 
 
 class _FirstConsumerStalls(GroupConsumer):
