@@ -61,7 +61,7 @@ class Ingester:
         self.consumer: GroupConsumer | None = None
 
     def run(self, stop: threading.Event | None = None, until_caught_up: bool = False) -> IngestStats:
-        stop = stop or threading.Event()
+        stop = threading.Event() if stop is None else stop
         install_fast_receive()  # process-wide and idempotent: once, not for every consumer
         keep_freed_memory()
         s = self.settings
