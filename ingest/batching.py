@@ -28,7 +28,7 @@ StoredBatchEnds = Callable[[str, int, int], list[int]]
 
 
 class Batching:
-    """Builds batches per partition and submits them to the store step.
+    """Builds batches per partition of the ingester's one topic and submits them to the store step.
 
     ``submit(message)`` raises :class:`~ingest.step.Refused` while this partition's last closed
     batch still waits for room in the store; the message was not taken then. ``poll`` offers
@@ -44,46 +44,48 @@ class Batching:
         self._stored_batch_ends = stored_batch_ends
         self._store = store
         self._clock = clock
-        self._builders: dict[TopicPartition, BatchBuilder] = {}
-        self._waiting: dict[TopicPartition, Batch] = {}  # closed, refused by the store so far
+        # By partition number: the ingester subscribes to one topic, and a TopicPartition per
+        # message cost 0.6 us, about a tenth of the step's time for a message of one record.
+        self._builders: dict[int, BatchBuilder] = {}
+        self._waiting: dict[int, Batch] = {}  # closed, refused by the store so far
         self._dropping = False
 
     def submit(self, message: ConsumerRecord) -> None:
-        tp = TopicPartition(message.topic, message.partition)
-        if tp in self._waiting:
-            self._store.submit(self._waiting[tp])  # Refused: the message is not taken
-            del self._waiting[tp]
-        builder = self._builders.get(tp) or self._new_builder(tp, message.offset)
+        partition = message.partition
+        if partition in self._waiting:
+            self._store.submit(self._waiting[partition])  # Refused: the message is not taken
+            del self._waiting[partition]
+        builder = self._builders.get(partition) or self._new_builder(message.topic, partition, message.offset)
         batch = builder.add(message.offset, message.value, self._clock())
         if batch is not None:
-            self._waiting[tp] = batch
-            self._offer(tp)
+            self._waiting[partition] = batch
+            self._offer(partition)
 
-    def _offer(self, tp: TopicPartition) -> None:
+    def _offer(self, partition: int) -> None:
         try:
-            self._store.submit(self._waiting[tp])
+            self._store.submit(self._waiting[partition])
         except Refused:
             return
-        del self._waiting[tp]
+        del self._waiting[partition]
 
-    def _new_builder(self, tp: TopicPartition, first_offset: int) -> BatchBuilder:
+    def _new_builder(self, topic: str, partition: int, first_offset: int) -> BatchBuilder:
         """A partition's first message since it was assigned is at its committed offset."""
-        close_at = self._stored_batch_ends(tp.topic, tp.partition, first_offset)
+        close_at = self._stored_batch_ends(topic, partition, first_offset)
         if close_at:
             log.info("%s/%d: rebuilding %d stored but uncommitted batch(es) from offset %d",
-                     tp.topic, tp.partition, len(close_at), first_offset)
+                     topic, partition, len(close_at), first_offset)
         s = self.settings
-        builder = BatchBuilder(tp.topic, tp.partition, s.batch_max_records, s.batch_max_bytes,
+        builder = BatchBuilder(topic, partition, s.batch_max_records, s.batch_max_bytes,
                                s.batch_max_wait_seconds, close_at=close_at)
-        self._builders[tp] = builder
+        self._builders[partition] = builder
         return builder
 
     def poll(self) -> None:
-        for tp in list(self._waiting):
-            self._offer(tp)
+        for partition in list(self._waiting):
+            self._offer(partition)
         now = self._clock()
-        for tp, builder in self._builders.items():
-            if tp not in self._waiting and self._store.idle(tp.partition) and (batch := builder.due(now)):
+        for partition, builder in self._builders.items():
+            if partition not in self._waiting and self._store.idle(partition) and (batch := builder.due(now)):
                 self._store.submit(batch)  # an idle lane has room
         self._store.poll()
 
@@ -99,14 +101,14 @@ class Batching:
         if self._dropping:
             return
         for tp in partitions:
-            self._hand_over(tp)
-            self._builders.pop(tp, None)
+            self._hand_over(tp.partition)
+            self._builders.pop(tp.partition, None)
 
-    def _hand_over(self, tp: TopicPartition) -> None:
-        waiting = self._waiting.pop(tp, None)  # a waiting batch and an open one never coexist
+    def _hand_over(self, partition: int) -> None:
+        waiting = self._waiting.pop(partition, None)  # a waiting batch and an open one never coexist
         if waiting is not None:
             self._store.hand_over(waiting)
-        builder = self._builders.get(tp)
+        builder = self._builders.get(partition)
         if builder is not None and (batch := builder.take()) is not None and not builder.rebuilding:
             self._store.hand_over(batch)
         # A part of a batch stored before is dropped: under a token of its own it would be
@@ -121,8 +123,8 @@ class Batching:
         """Hand every batch in hand to the store (see ``revoke``) and join the store. Only
         before the consumer leaves or rejoins the group, as a part of a rebuilt batch is
         dropped here and its partition must start again from its committed offset."""
-        for tp in list(self._builders):
-            self._hand_over(tp)
+        for partition in list(self._builders):
+            self._hand_over(partition)
         self._store.join()
 
     def close(self) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 
 from kafka import TopicPartition
@@ -55,7 +54,7 @@ class Poll:
         self.stall_after_s = stall_after_s
         self._clock = clock
         self._sleep = sleep
-        self._in_hand: dict[TopicPartition, deque[ConsumerRecord]] = {}
+        self._in_hand: dict[TopicPartition, list[ConsumerRecord]] = {}
         self._last_records = clock()
 
     def poll(self) -> None:
@@ -71,25 +70,25 @@ class Poll:
                 if self._stalled(now - self._last_records):
                     self._replace_consumer()
                 self._last_records = self._clock()
-            self._in_hand = {tp: deque(messages) for tp, messages in polled.items()}
+            self._in_hand = polled
             self._submit_in_hand()
         self._next.poll()
 
     def _submit_in_hand(self) -> bool:
         """Submit messages in hand until each partition's are all taken or one is refused;
         whether all were taken."""
-        taken = 0
-        for messages in self._in_hand.values():
-            while messages:
-                try:
-                    self._next.submit(messages[0])
-                except Refused:
-                    break
-                messages.popleft()
-                taken += 1
-        self._stats.messages += taken
-        self._in_hand = {tp: messages for tp, messages in self._in_hand.items() if messages}
-        return not self._in_hand
+        submit, left = self._next.submit, {}
+        for tp, messages in self._in_hand.items():
+            taken = 0
+            try:
+                for taken, message in enumerate(messages):  # noqa: B007 - read when one is refused
+                    submit(message)
+                taken = len(messages)
+            except Refused:
+                left[tp] = messages[taken:]
+            self._stats.messages += taken
+        self._in_hand = left
+        return not left
 
     def _stalled(self, quiet: float) -> bool:
         """Whether a partition has messages although nothing came for ``quiet`` seconds."""
