@@ -134,7 +134,8 @@ def bench_promptness(trials: int, timeout: float) -> None:
     migrate(connect(settings.clickhouse_url))
 
     stop = threading.Event()
-    ingester = threading.Thread(target=Ingester(settings).run, kwargs={"stop": stop}, daemon=True)
+    ingester = threading.Thread(target=Ingester(settings, lambda: connect(settings.clickhouse_url)).run,
+                                kwargs={"stop": stop}, daemon=True)
     ingester.start()
     service = AlertService(settings, connect(settings.clickhouse_url), sender=WebhookSender(slack.webhook_url))
     service.start()

@@ -15,7 +15,7 @@
 Two more figures say where the pipeline's time goes:
 
 - consume only: the CPU kafka-python spends fetching every message, nothing stored, with
-  ingest/fastrecv.py's changes (as the ingester runs it) and with kafka-python's own code
+  the fast receive path of ingest/kafka.py (as the ingester runs it) and with kafka-python's own code
   (measured right after publishing, while the engine is idle);
 - engine only: the pipeline's batches (same framing, sizes and writers) stored without Kafka,
   against the bulk insert.
@@ -46,8 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from edgewatch.clickhouse import connect  # noqa: E402
 from edgewatch.migrate import migrate  # noqa: E402
 from edgewatch.settings import REPO_ROOT, Settings  # noqa: E402
-from ingest import fastrecv  # noqa: E402
 from ingest.batches import Batch, BatchBuilder  # noqa: E402
+from ingest.kafka import install_fast_receive, keep_freed_memory, uninstall_fast_receive  # noqa: E402
 from ingest.service import Ingester  # noqa: E402
 from ingest.writer import BatchWriter  # noqa: E402
 
@@ -128,20 +128,20 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
     producer.close()
     print(f"published in {time.perf_counter() - t:.1f} s ({args.compression})", flush=True)
 
-    fastrecv.uninstall()
+    uninstall_fast_receive()
     own = consume_only(args.bootstrap, settings.kafka_topic)
-    fastrecv.install()
-    fastrecv.keep_freed_memory()  # as the ingester does
+    install_fast_receive()
+    keep_freed_memory()  # as the ingester does
     fast = consume_only(args.bootstrap, settings.kafka_topic)
-    print(f"consume only ({size / 1e6:.0f} MB, nothing stored): {fast:.1f} s of CPU with ingest/fastrecv.py, "
-          f"{own:.1f} s with kafka-python's own code", flush=True)
+    print(f"consume only ({size / 1e6:.0f} MB, nothing stored): {fast:.1f} s of CPU with the fast receive path "
+          f"(ingest/kafka.py), {own:.1f} s with kafka-python's own code", flush=True)
 
     data = b"\n".join(messages) + b"\n"
     bulk_before = bulk_insert(client, data, args.records)
     print(f"engine bulk JSONEachRow (before): {args.records / bulk_before:,.0f} records/s", flush=True)
 
     t = time.perf_counter()
-    stats = Ingester(settings, client).run(until_caught_up=True)
+    stats = Ingester(settings, lambda: connect(settings.clickhouse_url)).run(until_caught_up=True)
     ingest_s = time.perf_counter() - t
     stored = client.command("SELECT count() FROM requests")
     assert stored == args.records, f"stored {stored} of {args.records}"

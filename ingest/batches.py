@@ -85,6 +85,11 @@ class BatchBuilder:
             return self.take()
         return None
 
+    @property
+    def rebuilding(self) -> bool:
+        """Whether the open batch is one stored before (it closes at ``close_at[0]``)."""
+        return bool(self.close_at)
+
     def due(self, now: float) -> Batch | None:
         """The open batch, if it has waited long enough (never while rebuilding one)."""
         if self.current and not self.close_at and now - self.current.opened_at >= self.max_wait:

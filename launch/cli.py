@@ -47,8 +47,7 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace, stop: StopRequest) 
     from launch.components import Ingesting, Settling
 
     database = Database.open(settings)
-    ingesting = Ingesting(Ingester(settings, database.connect),  # type: ignore[arg-type]  # until Ingester takes a factory
-                          until_caught_up=args.until_caught_up)
+    ingesting = Ingesting(Ingester(settings, database.connect), until_caught_up=args.until_caught_up)
     with stop.on_signals():
         if args.until_caught_up:
             Lifecycle([ingesting], stop).run()
@@ -62,7 +61,7 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace, stop: StopRequest) 
 
 
 def cmd_produce(settings: Settings, args: argparse.Namespace, _stop: StopRequest) -> int:
-    from ingest.produce import produce
+    from edgewatch.produce import produce
 
     if args.file == "-":
         produce(settings, sys.stdin.buffer, args.lines_per_message)

@@ -35,7 +35,7 @@ def run_all(settings: Settings, stop: StopRequest, host: str | None = None, port
     app = create_app(settings, database.client)
     app.state.alerts = alerts  # backtests use the running rules
     api = Serving(app, settings, host, port)
-    ingester = Ingester(settings, database.connect)  # type: ignore[arg-type]  # until Ingester takes a factory
+    ingester = Ingester(settings, database.connect)
 
     def started() -> None:
         log.info("edgewatch up: API on %s, ingesting %s from %s",

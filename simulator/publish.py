@@ -4,7 +4,7 @@ Many records per message is the ingester's fast path (ingest/framing.py): the br
 consumer and the engine handle one message instead of hundreds. The producer keeps
 kafka-python's defaults for safety (``acks="all"``, idempotence) and batches messages for
 throughput: up to ``MESSAGE_MAX_RECORDS`` records or ``MESSAGE_MAX_BYTES`` per message, split
-by ``edgewatch produce``'s rule (``ingest.produce.batch_lines``). The producer options are the
+by ``edgewatch produce``'s rule (``edgewatch.produce.batch_lines``). The producer options are the
 simulator's own: it allows larger requests than ``edgewatch produce`` and gives up on an absent
 broker sooner.
 """
@@ -17,8 +17,8 @@ from typing import Any
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
+from edgewatch.produce import batch_lines
 from edgewatch.settings import Settings
-from ingest.produce import batch_lines
 
 MESSAGE_MAX_RECORDS = 1000
 MESSAGE_MAX_BYTES = 512 * 1024

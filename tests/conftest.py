@@ -133,7 +133,7 @@ def publish() -> Callable[..., None]:
 @pytest.fixture
 def ingest() -> Callable[[Settings], IngestStats]:
     def run(settings: Settings) -> IngestStats:
-        return Ingester(settings).run(until_caught_up=True)
+        return Ingester(settings, lambda: connect(settings.clickhouse_url)).run(until_caught_up=True)
 
     return run
 

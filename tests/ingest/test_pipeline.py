@@ -7,14 +7,19 @@ import random
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from clickhouse_connect.driver.client import Client
 from kafka.admin import KafkaAdminClient, NewTopic
 
+from edgewatch.clickhouse import connect
+from edgewatch.settings import Settings
 from ingest.batches import Batch
+from ingest.kafka import GroupConsumer
 from ingest.service import Ingester
+from ingest.store import QUEUED_PER_LANE, Store
 from ingest.writer import BatchWriter
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
@@ -39,6 +44,10 @@ def envoy_line(i: int) -> bytes:
         "upstream_cluster": "outbound|8080||svc-env.fleet.svc.cluster.local", "authority": "svc-env:8080",
         "kubernetes": {"namespace_name": "fleet", "labels": {"app": "envoy-caller"}},
     }).encode()
+
+
+def clients(settings: Settings) -> Callable[[], Client]:
+    return lambda: connect(settings.clickhouse_url)
 
 
 MALFORMED = [b"{not json", b"[1, 2", b'{"timestamp": "x", "destination_service": "a", "response_code": 1, '
@@ -97,7 +106,7 @@ def test_restart_mid_stream_loses_and_duplicates_nothing(ch: Client, make_settin
     messages = [b"\n".join(native_line(i * 50 + j) for j in range(50)) for i in range(200)]  # 10,000 records
     publish(settings, messages[:100])
     stop = threading.Event()
-    first = Ingester(settings)
+    first = Ingester(settings, clients(settings))
     worker = threading.Thread(target=first.run, kwargs={"stop": stop})
     worker.start()
     deadline = time.monotonic() + 60
@@ -113,27 +122,38 @@ def test_restart_mid_stream_loses_and_duplicates_nothing(ch: Client, make_settin
     assert ch.command("SELECT uniqExact(request_id) FROM requests") == 10_000
 
 
-class _StoresButNeverCommits(Ingester):
-    """Stores its first two batches, then stops without any Kafka commit (a crash between
-    insert and commit)."""
+def _stores_two_batches_then_crashes(stop: threading.Event) -> type[Ingester]:
+    """An ingester that stores its first two batches and sets ``stop``, drops the rest, and
+    hands no stored batch on to the commit step: a crash between insert and Kafka commit."""
 
-    def _hand_off(self, batch: Batch | None) -> None:
-        handed = getattr(self, "_handed", 0)
-        if batch is not None and handed < 2:
-            self._handed = handed + 1
-            super()._hand_off(batch)
-            if self._handed == 2:
-                self._stop.set()
+    class StoresTwoBatches(Store):
+        handed = 0
 
-    def _commit_stored(self, consumer) -> None:  # type: ignore[no-untyped-def]
-        pass
+        def submit(self, batch: Batch) -> None:
+            self.hand_over(batch)
+
+        def hand_over(self, batch: Batch) -> None:
+            if self.handed < 2:
+                self.handed += 1
+                super().hand_over(batch)
+                if self.handed == 2:
+                    stop.set()
+
+        def poll(self) -> None:
+            pass
+
+    class CrashesBeforeCommit(Ingester):
+        store_type = StoresTwoBatches
+
+    return CrashesBeforeCommit
 
 
 def test_batch_stored_but_not_committed_is_not_stored_twice(ch: Client, make_settings, publish, ingest) -> None:
     settings = make_settings(batch_max_records=700)
     messages = [b"\n".join(native_line(i * 100 + j) for j in range(100)) for i in range(40)]
     publish(settings, messages, partition=0)
-    _StoresButNeverCommits(settings).run()
+    stop = threading.Event()
+    _stores_two_batches_then_crashes(stop)(settings, clients(settings)).run(stop=stop)
     stored_first = ch.command("SELECT count() FROM requests")
     assert stored_first == 1_400  # two batches of 7 messages of 100 records
     # A restart with other batch limits must still rebuild the stored batches exactly.
@@ -142,34 +162,112 @@ def test_batch_stored_but_not_committed_is_not_stored_twice(ch: Client, make_set
     assert ch.command("SELECT uniqExact(request_id) FROM requests") == 4_000
 
 
-class _FirstConsumerStalls(Ingester):
-    """Its first consumer stops fetching after a few polls with records, as kafka-python 3.0.12
-    consumers were seen to do; the ingester must notice and carry on with a new consumer."""
+def test_a_stop_while_rebuilding_a_stored_batch_stores_no_part_of_it_again(ch: Client, make_settings, publish,
+                                                                          ingest) -> None:
+    settings = make_settings(batch_max_records=700)
+    messages = [b"\n".join(native_line(i * 100 + j) for j in range(100)) for i in range(40)]
+    publish(settings, messages, partition=0)
+    crashed = threading.Event()
+    _stores_two_batches_then_crashes(crashed)(settings, clients(settings)).run(stop=crashed)
+    assert ch.command("SELECT count() FROM requests") == 1_400
+    stop = threading.Event()
 
-    def _consumer(self):  # type: ignore[no-untyped-def]
-        consumer = super()._consumer()
-        if not hasattr(self, "consumers"):
-            self.consumers = []
-            real_poll, polls_with_records = consumer.poll, [0]
+    class StopsAfterThreeMessages(GroupConsumer):
+        def poll(self, timeout_ms: int):  # type: ignore[no-untyped-def]
+            polled = self._consumer.poll(timeout_ms=timeout_ms, max_records=3)
+            if polled:
+                stop.set()  # in the middle of the first stored batch, which is being rebuilt
+            return polled
 
-            def stalling_poll(*args, **kwargs):  # type: ignore[no-untyped-def]
-                if polls_with_records[0] >= 1:
-                    time.sleep(0.1)
-                    return {}
-                polled = real_poll(*args, **kwargs)
-                polls_with_records[0] += bool(polled)
-                return polled
+    class StoppedWhileRebuilding(Ingester):
+        consumer_type = StopsAfterThreeMessages
 
-            consumer.poll = stalling_poll
-        self.consumers.append(consumer)
-        return consumer
+    StoppedWhileRebuilding(settings, clients(settings)).run(stop=stop)
+    assert ch.command("SELECT count() FROM requests") == 1_400
+    ingest(settings)
+    assert ch.command("SELECT count() FROM requests") == 4_000
+    assert ch.command("SELECT uniqExact(request_id) FROM requests") == 4_000
+
+
+def test_a_store_that_cannot_keep_up_stops_the_fetching(ch: Client, make_settings, publish) -> None:
+    """While ClickHouse takes no inserts, the ingester takes no more messages than its lane and
+    the batching step hold (QUEUED_PER_LANE batches waiting, one being written, one closed
+    batch and one open per partition), however many wait in Kafka; then it stores them all, once."""
+    settings = make_settings(batch_max_records=100, ingest_writers=1)
+    messages = [b"\n".join(native_line(i * 10 + j) for j in range(10)) for i in range(300)]  # 10 per batch
+    publish(settings, messages, partition=0)
+    ingester, stop = Ingester(settings, clients(settings)), threading.Event()
+    worker = threading.Thread(target=ingester.run, kwargs={"stop": stop})
+    ch.command("DETACH TABLE ingest_lines")  # inserts fail and are retried, as with a server that is down
+    try:
+        try:
+            worker.start()
+            deadline = time.monotonic() + 60
+            while ingester.stats.messages == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(3.0)
+            taken = ingester.stats.messages
+            assert 0 < taken <= (QUEUED_PER_LANE + 3) * 10, f"took {taken} of 300 messages with nothing stored"
+        finally:
+            ch.command("ATTACH TABLE ingest_lines")
+        deadline = time.monotonic() + 90
+        while ch.command("SELECT count() FROM requests") < 3_000 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        worker.join(timeout=60)
+    assert not worker.is_alive()
+    assert ch.command("SELECT count() FROM requests") == 3_000
+    assert ch.command("SELECT uniqExact(request_id) FROM requests") == 3_000
+    assert ingester.stats.messages == 300
+
+
+def test_one_client_per_writer_lane_and_one_for_the_ingesters_own_queries(ch: Client, make_settings,
+                                                                          publish) -> None:
+    settings = make_settings(ingest_writers=3)
+    publish(settings, [native_line(i) for i in range(8)])
+    opened: list[Client] = []
+
+    def connect_counted() -> Client:
+        opened.append(connect(settings.clickhouse_url))
+        return opened[-1]
+
+    Ingester(settings, connect_counted).run(until_caught_up=True)
+    assert len(opened) == 4 and len({id(client) for client in opened}) == 4
+    assert ch.command("SELECT count() FROM requests") == 8
+
+
+class _FirstConsumerStalls(GroupConsumer):
+    """Its first KafkaConsumer stops fetching after a poll with records, as kafka-python 3.0.12
+    consumers were seen to do; the ingester must notice and carry on with a new one."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.consumers = 1
+        self.polls_with_records = 0
+        super().__init__(settings)
+
+    def poll(self, timeout_ms: int):  # type: ignore[no-untyped-def]
+        if self.consumers == 1 and self.polls_with_records >= 1:
+            time.sleep(0.1)
+            return {}
+        polled = super().poll(timeout_ms)
+        self.polls_with_records += bool(polled)
+        return polled
+
+    def reopen(self) -> None:
+        super().reopen()
+        self.consumers += 1
+
+
+class _IngesterWhoseFirstConsumerStalls(Ingester):
+    consumer_type = _FirstConsumerStalls
 
 
 def test_a_consumer_that_stops_fetching_is_replaced(ch: Client, make_settings, publish) -> None:
     settings = make_settings(batch_max_records=300)
     messages = [b"\n".join(native_line(i * 10 + j) for j in range(10)) for i in range(400)]  # 4,000 records
     publish(settings, messages[:200])
-    ingester = _FirstConsumerStalls(settings)
+    ingester = _IngesterWhoseFirstConsumerStalls(settings, clients(settings))
     ingester.stall_after_s = 2.0
     stop = threading.Event()
     worker = threading.Thread(target=ingester.run, kwargs={"stop": stop})
@@ -183,17 +281,22 @@ def test_a_consumer_that_stops_fetching_is_replaced(ch: Client, make_settings, p
     stop.set()
     worker.join(timeout=60)
     assert not worker.is_alive()
-    assert len(ingester.consumers) == 2  # the stalled one, then one that fetched the rest
+    assert isinstance(ingester.consumer, _FirstConsumerStalls)
+    assert ingester.consumer.consumers == 2  # the stalled one, then one that fetched the rest
     assert ch.command("SELECT count() FROM requests") == 4_000
     assert ch.command("SELECT uniqExact(request_id) FROM requests") == 4_000
 
 
-class _CountsReplacements(Ingester):
+class _CountsReplacements(GroupConsumer):
     replacements = 0
 
-    def _replace_consumer(self, consumer):  # type: ignore[no-untyped-def]
+    def reopen(self) -> None:
         self.replacements += 1
-        return super()._replace_consumer(consumer)
+        super().reopen()
+
+
+class _IngesterCountingReplacements(Ingester):
+    consumer_type = _CountsReplacements
 
 
 def test_joining_with_a_backlog_does_not_strand_the_consumer(kafka: str, ch: Client, make_settings,
@@ -210,11 +313,12 @@ def test_joining_with_a_backlog_does_not_strand_the_consumer(kafka: str, ch: Cli
         padding = b', "path": "/' + b"p" * 300 + b'"}'  # records of about 450 bytes, as a proxy's
         publish(settings, [b"\n".join(native_line(round_ * 100_000 + i * 500 + j)[:-1] + padding for j in range(500))
                            for i in range(200)])  # 100,000 records, 45 MB
-        ingester = _CountsReplacements(settings)
+        ingester = _IngesterCountingReplacements(settings, clients(settings))
         ingester.stall_after_s = 5.0
         ingester.run(until_caught_up=True)
         stored += 100_000
-        assert ingester.replacements == 0, f"round {round_}: the consumer stopped fetching"
+        assert isinstance(ingester.consumer, _CountsReplacements)
+        assert ingester.consumer.replacements == 0, f"round {round_}: the consumer stopped fetching"
         assert ch.command("SELECT count() FROM requests") == stored
         admin.delete_topics([topic])
     admin.close()
@@ -223,7 +327,7 @@ def test_joining_with_a_backlog_does_not_strand_the_consumer(kafka: str, ch: Cli
 def test_two_ingesters_in_one_group_share_the_partitions(ch: Client, make_settings, publish) -> None:
     settings = make_settings()
     stop = threading.Event()
-    ingesters = [Ingester(settings) for _ in range(2)]
+    ingesters = [Ingester(settings, clients(settings)) for _ in range(2)]
     threads = [threading.Thread(target=i.run, kwargs={"stop": stop}) for i in ingesters]
     for t in threads:
         t.start()
@@ -231,7 +335,7 @@ def test_two_ingesters_in_one_group_share_the_partitions(ch: Client, make_settin
         deadline = time.monotonic() + 60
         sizes: list[int] = []
         while time.monotonic() < deadline:
-            sizes = [len(i._kafka.assignment()) if i._kafka is not None else 0 for i in ingesters]
+            sizes = [len(i.consumer.assignment()) if i.consumer is not None else 0 for i in ingesters]
             if sizes == [2, 2]:
                 break
             time.sleep(0.1)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import inspect
 import os
 import signal
 import subprocess
@@ -22,7 +21,6 @@ from clickhouse_connect.driver.client import Client
 
 from edgewatch.migrate import set_raw_retention
 from edgewatch.settings import REPO_ROOT, Settings
-from ingest.service import Ingester
 from launch.cli import build_parser, cmd_alerts, main
 from launch.lifecycle import StopRequest
 from tests.api.records import call
@@ -91,8 +89,6 @@ def test_the_compose_commands_still_parse() -> None:
 
 @pytest.mark.kafka
 @pytest.mark.clickhouse
-@pytest.mark.skipif("client" in inspect.signature(Ingester).parameters,
-                    reason="this Ingester takes a client; launch passes it a factory: Ingester(settings, connect)")
 def test_up_runs_every_part_and_stops_them_in_reverse_order_on_sigterm(
     tmp_path: Path, make_settings: Callable[..., Settings], publish: Callable[..., None],
 ) -> None:

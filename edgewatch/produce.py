@@ -1,7 +1,9 @@
-"""``edgewatch produce FILE|-``: publish newline-delimited records to Kafka, batched.
+"""Publishing records to Kafka: ``edgewatch produce FILE|-`` and the message rule it shares.
 
 Lines are sent as they are (native records or Envoy access-log lines alike); many lines go
 into one Kafka message, which is the ingester's fast path. Blank lines are skipped.
+``batch_lines`` is that rule; the simulator (simulator/publish.py) cuts its messages with it
+too, so it lives in the shared core rather than beside the consumer in ``ingest/``.
 """
 
 from __future__ import annotations
@@ -9,13 +11,22 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from kafka import KafkaProducer
 
 from edgewatch.settings import Settings
 
 MAX_MESSAGE_BYTES = 900 * 1024  # under the broker's default 1 MiB message limit
+PRODUCER_OPTIONS: dict[str, Any] = {
+    "linger_ms": 20,
+    "batch_size": 1024 * 1024,
+    "max_request_size": 2 * 1024 * 1024,
+    # No compression: with lz4 batches, kafka-python 3.0.12's consumer was seen to stop
+    # fetching under backpressure (pause/resume) in bench/ingest.py --compression lz4.
+}
+"""``produce``'s KafkaProducer options (on top of kafka-python's safe defaults, ``acks="all"``
+and idempotence)."""
 
 
 def batch_lines(
@@ -46,14 +57,7 @@ def produce(settings: Settings, source: BinaryIO, max_lines: int = 1000, progres
 
     Blocks until the broker acknowledged everything (``acks=all``); raises kafka errors.
     """
-    producer = KafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap.split(","),
-        linger_ms=20,
-        batch_size=1024 * 1024,
-        max_request_size=2 * 1024 * 1024,
-        # No compression: with lz4 batches, kafka-python 3.0.12's consumer was seen to stop
-        # fetching under backpressure (pause/resume) in bench/ingest.py --compression lz4.
-    )
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap.split(","), **PRODUCER_OPTIONS)
     sent = lines = 0
     started = last = time.monotonic()
     try:

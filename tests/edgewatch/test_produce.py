@@ -1,8 +1,8 @@
-"""ingest/produce.py's batch_lines: how lines are grouped into Kafka messages (pure)."""
+"""edgewatch/produce.py's batch_lines: how lines are grouped into Kafka messages (pure)."""
 
 from __future__ import annotations
 
-from ingest.produce import batch_lines
+from edgewatch.produce import batch_lines
 
 
 def test_messages_hold_at_most_max_lines_and_say_how_many() -> None:

@@ -1,0 +1,391 @@
+"""kafka-python behind one adapter: the group consumer the ingester polls, and its fast receive path.
+
+Every use of kafka-python's internals (names starting with ``_``) is in this module and nowhere
+else; :data:`ASSUMPTIONS` names each one, and tests/ingest/test_kafka.py checks them all against
+the installed kafka-python and the real broker, so an upgrade that breaks one fails there,
+saying which and what to do, instead of in production.
+
+:class:`GroupConsumer`: one topic, one group, offsets committed by hand, cooperative sticky
+rebalances with a listener that waits for the writers without blocking kafka-python's IO
+thread; the topic's id for deduplication tokens; kafka-python's fetch state for the log line
+of a stalled consumer.
+
+The fast receive path (:func:`install_fast_receive`). kafka-python 3.0 reads a readable socket
+4 KiB per ``recv`` call, in Python, and copies every piece into the response buffer; decoding a
+fetch response then copies the whole response once more, its records once more, and each record
+batch once more. For the ingester's fetches (tens of MB per response) that was most of the
+consumer's CPU (bench/ingest.py, "consume only"; docs/records.md, "Speed"). So:
+
+- :func:`_sock_recv` reads up to 1 MiB per call and stops at a short read, instead of looping
+  until ``recv`` raises ``BlockingIOError``; it returns ``(data, error)`` as the original does
+  (empty data and an error when the peer closed); TLS connections keep their own method;
+- :func:`_read` copies a slice of a buffer once (through a memoryview), not twice, and returns
+  ``bytes`` as the original;
+- :func:`_decode` decodes a received response from a view of its buffer, not from a copy;
+- :func:`keep_freed_memory` stops glibc from returning every freed response buffer to the
+  kernel: a fresh buffer of tens of MB otherwise costs a page fault per 4 KiB on first write.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import inspect
+import logging
+import os
+import platform
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import kafka
+import kafka.errors as kafka_errors
+from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.consumer.subscription_state import AsyncConsumerRebalanceListener
+from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
+from kafka.net.transport import KafkaSSLTransport, KafkaTCPTransport
+from kafka.protocol.api_message import ApiMessage
+from kafka.protocol.frame import KafkaBytes
+from kafka.structs import OffsetAndMetadata
+
+from edgewatch.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class GroupConsumer:
+    """``settings.kafka_topic`` in group ``settings.kafka_group``: kafka-python's KafkaConsumer
+    as the ingester uses it. Not thread-safe: one thread calls it (the ingester's).
+
+    The consumer joins the group at the first :meth:`poll` after :meth:`subscribe`.
+    ``on_revoked(partitions)`` runs on kafka-python's IO thread while the ingester's thread is
+    inside :meth:`poll` or :meth:`close` (rebalances happen only there); it must not call the
+    consumer. The listener then waits, on kafka-python's event loop (heartbeats go on), until
+    ``revoked_stored()`` is true, and only then lets the partitions go.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._topic_ids: dict[str, str] = {}
+        self._rebalance: tuple[Callable[[list[TopicPartition]], None], Callable[[], bool]] | None = None
+        self._consumer = self._open()
+
+    def _open(self) -> KafkaConsumer:
+        s = self.settings
+        consumer = KafkaConsumer(
+            bootstrap_servers=s.kafka_bootstrap.split(","),
+            group_id=s.kafka_group,
+            # Unique in the process: two consumers with one client_id in a process starve one.
+            client_id=f"edgewatch-ingest-{os.getpid()}-{id(self):x}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=8 * 1024 * 1024,
+            fetch_max_bytes=64 * 1024 * 1024,
+            max_poll_records=2000,
+            # A topic created just before the consumer joined is otherwise only seen at the
+            # next metadata refresh (5 minutes by default).
+            metadata_max_age_ms=10_000,
+            # Kafka's own default since 3.0; kafka-python's 10 s drops a busy process from the
+            # group when its IO thread misses a few heartbeats.
+            session_timeout_ms=45_000,
+            # Incremental rebalances (KIP-429): only partitions that move are revoked, after the
+            # SyncGroup. With the eager assignors, a revocation that waited for the writers
+            # outlived poll()'s timeout and kafka-python 3.0.12 then never applied the new
+            # assignment (docs/records.md, "A consumer that stops fetching").
+            partition_assignment_strategy=[CooperativeStickyAssignor],
+        )
+        # Know the topic's partitions before joining the group: a group leader without them
+        # assigns nothing, and the group only rebalances at the next metadata refresh.
+        if not consumer.partitions_for_topic(s.kafka_topic):
+            log.warning("topic %s has no partitions yet on %s; waiting for it to be created",
+                        s.kafka_topic, s.kafka_bootstrap)
+        if self._rebalance is not None:
+            self._subscribe(consumer)
+        return consumer
+
+    def subscribe(self, on_revoked: Callable[[list[TopicPartition]], None], revoked_stored: Callable[[], bool]) -> None:
+        """Subscribe to the topic, with these rebalance callbacks (kept when :meth:`reopen` replaces the consumer)."""
+        self._rebalance = on_revoked, revoked_stored
+        self._subscribe(self._consumer)
+
+    def _subscribe(self, consumer: KafkaConsumer) -> None:
+        assert self._rebalance is not None
+        # consumer._net: kafka-python's event loop, whose sleep the listener awaits
+        listener = _Listener(*self._rebalance, sleep=consumer._net.sleep)
+        consumer.subscribe([self.settings.kafka_topic], listener=listener)
+
+    def poll(self, timeout_ms: int) -> dict[TopicPartition, list[ConsumerRecord]]:
+        """Fetched messages by partition (empty after ``timeout_ms``); rebalances happen in here."""
+        return self._consumer.poll(timeout_ms=timeout_ms)
+
+    def assignment(self) -> set[TopicPartition]:
+        return self._consumer.assignment()
+
+    def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return self._consumer.end_offsets(partitions)
+
+    def position(self, partition: TopicPartition) -> int:
+        """The offset of the next message that poll will return for ``partition``."""
+        return self._consumer.position(partition)
+
+    def committed(self, partition: TopicPartition) -> int | None:
+        return self._consumer.committed(partition)
+
+    def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """Commit the next offset to read of each partition; blocks until the broker answered.
+
+        Raises kafka-python's ``RebalanceInProgressError`` (try again after the next poll) and
+        ``CommitFailedError`` (the partitions moved to another member).
+        """
+        self._consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()})
+
+    def topic_id(self, topic: str) -> str:
+        """The topic's UUID as a string (its name when the broker predates topic ids, KIP-516).
+
+        A topic deleted and created again gets a new id while its offsets start at 0 again.
+        """
+        if topic not in self._topic_ids:
+            self._topic_ids[topic] = str(self._consumer._cluster.topic_id(topic) or topic)
+        return self._topic_ids[topic]
+
+    def fetch_state(self, partitions: list[TopicPartition]) -> str:
+        """kafka-python's private fetch state, for the log line of a stalled consumer (best effort)."""
+        try:
+            fetcher, subscriptions = self._consumer._fetcher, self._consumer._subscription
+            states = {tp.partition: {name: getattr(subscriptions.assignment[tp], name, "?")
+                                     for name in PARTITION_STATE_FIELDS}
+                      for tp in partitions}
+            validation = getattr(fetcher, "_validation_task", None)
+            return (f"kafka-python: pending fetches to nodes {fetcher._nodes_with_pending_fetch_requests}, "
+                    f"fetchable {sorted(tp.partition for tp in fetcher._fetchable_partitions())}, "
+                    f"completed fetches {len(fetcher._completed_fetches)}, partition states {states}, "
+                    f"validation task done: {getattr(validation, 'is_done', None)}")
+        except Exception as error:  # noqa: BLE001 - diagnostics only
+            return f"kafka-python state unavailable: {error!r}"
+
+    def reopen(self) -> None:
+        """Leave the group and join it again with a new KafkaConsumer, from the committed offsets."""
+        self.close()
+        self._consumer = self._open()
+
+    def close(self) -> None:
+        """Leave the group; revokes every partition first (``on_revoked``). Commits nothing."""
+        self._consumer.close(autocommit=False)
+
+
+PARTITION_STATE_FIELDS = ("paused", "_pending_revocation", "reset_strategy", "_awaiting_validation")
+"""The fields of kafka-python's per-partition subscription state that a stalled consumer logs."""
+
+
+class _Listener(AsyncConsumerRebalanceListener):  # type: ignore[misc]
+    """Hands a revoked partition's batches on, then awaits their storing on kafka-python's event
+    loop instead of blocking its IO thread (where ``commit()`` would raise, and heartbeats stop)."""
+
+    def __init__(self, on_revoked: Callable[[list[TopicPartition]], None], revoked_stored: Callable[[], bool],
+                 sleep: Callable[[float], Any]) -> None:
+        self._on_revoked = on_revoked
+        self._revoked_stored = revoked_stored
+        self._sleep = sleep
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self._on_revoked(list(revoked))
+        while not self._revoked_stored():
+            await self._sleep(0.01)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info("assigned partitions: %s", sorted(tp.partition for tp in assigned))
+
+
+# -- the fast receive path -------------------------------------------------------------
+CHUNK = 1 << 20
+KNOWN_VERSIONS = ("3.0.",)
+
+
+def _sock_recv(self: KafkaTCPTransport) -> tuple[bytes, Exception | None]:
+    pieces: list[bytes] = []
+    error: Exception | None = None
+    while True:
+        try:
+            data = self._sock.recv(CHUNK)
+        except (BlockingIOError, InterruptedError):
+            break
+        except Exception as e:  # what the original does: close the connection, with the reason
+            log.exception("%s: error receiving network data, closing socket", self)
+            error = kafka_errors.KafkaConnectionError(e)
+            break
+        if not data:
+            error = kafka_errors.KafkaConnectionError("socket disconnected")
+            break
+        pieces.append(data)
+        if len(data) < CHUNK:  # drained what the kernel had
+            break
+    return (pieces[0] if len(pieces) == 1 else b"".join(pieces)), error
+
+
+def _read(self: KafkaBytes, nbytes: int | None = None) -> bytes:
+    start = self._idx
+    self._idx = len(self) if nbytes is None else min(start + nbytes, len(self))
+    return bytes(memoryview(self)[start:self._idx])
+
+
+def _decode(cls: type[ApiMessage], data: Any, *args: Any, **kwargs: Any) -> Any:
+    if type(data) is KafkaBytes:  # a received response: the original copies the rest of it out
+        data = memoryview(data)[data.tell():]
+    return _ORIGINAL["decode"].__func__(cls, data, *args, **kwargs)
+
+
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's malloc.h
+MMAP_THRESHOLD = 32 << 20
+"""Allocations from this size on get pages of their own. glibc's default starts at 128 KiB and
+only adapts upwards as such buffers are freed; a fixed value also stops that adapting. 32 MiB
+holds a fetch response of 4 partitions at 8 MiB each (GroupConsumer's fetch settings)."""
+TRIM_THRESHOLD = 512 << 20
+"""Freed memory at the top of the heap kept for reuse, at most."""
+
+
+def keep_freed_memory() -> bool:
+    """Have glibc keep freed buffers of up to :data:`MMAP_THRESHOLD` on its heap for reuse,
+    and trim the heap only beyond :data:`TRIM_THRESHOLD`; False (and nothing changed) unless
+    the C library is glibc. Process-wide, but the embedded engine allocates with its own
+    jemalloc, so this touches Python's objects only."""
+    if platform.libc_ver()[0] != "glibc":
+        return False
+    libc = ctypes.CDLL(None)
+    return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) and libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+
+
+_ORIGINAL: dict[str, Any] = {}
+
+
+def install_fast_receive() -> bool:
+    """Apply the fast receive path to kafka-python (process-wide, idempotent); False, with a log
+    line, on a version it was not written against."""
+    if not kafka.__version__.startswith(KNOWN_VERSIONS):
+        log.info("kafka-python %s: keeping its own socket reads (fast path written for %s)",
+                 kafka.__version__, ", ".join(v + "x" for v in KNOWN_VERSIONS))
+        return False
+    if not _ORIGINAL:
+        _ORIGINAL.update(sock_recv=KafkaTCPTransport._sock_recv, read=KafkaBytes.read,
+                         decode=ApiMessage.__dict__["decode"])
+        KafkaTCPTransport._sock_recv = _sock_recv  # type: ignore[method-assign]
+        KafkaBytes.read = _read  # type: ignore[method-assign]
+        ApiMessage.decode = classmethod(_decode)  # type: ignore[method-assign, assignment]
+    return True
+
+
+def uninstall_fast_receive() -> None:
+    """Restore kafka-python's own methods (for tests and comparisons)."""
+    if _ORIGINAL:
+        KafkaTCPTransport._sock_recv = _ORIGINAL.pop("sock_recv")  # type: ignore[method-assign]
+        KafkaBytes.read = _ORIGINAL.pop("read")  # type: ignore[method-assign]
+        ApiMessage.decode = _ORIGINAL.pop("decode")  # type: ignore[method-assign]
+
+
+def kafka_pythons_own(name: str) -> Any:
+    """kafka-python's own function behind a patched name (``sock_recv``, ``read``, ``decode``),
+    installed or not: what :data:`ASSUMPTIONS` fingerprints."""
+    own = _ORIGINAL.get(name) or {"sock_recv": KafkaTCPTransport._sock_recv, "read": KafkaBytes.read,
+                                  "decode": ApiMessage.__dict__["decode"]}[name]
+    return own.__func__ if isinstance(own, classmethod) else own
+
+
+# -- what this module assumes of kafka-python's internals ----------------------------------
+@dataclass(frozen=True)
+class Assumption:
+    """One thing this module relies on in kafka-python's internals."""
+
+    what: str
+    needed_by: str
+    remedy: str
+    check: Callable[[KafkaConsumer, str], None]
+    """Raises when it no longer holds; given a consumer subscribed to a topic, and the topic."""
+
+
+def _signature_is(function: Callable[..., Any], *names: str) -> None:
+    got = tuple(inspect.signature(function).parameters)
+    assert got == names, f"its parameters are ({', '.join(got)}), not ({', '.join(names)})"
+
+
+def _source_is(function: Callable[..., Any], fingerprint: str) -> None:
+    got = hashlib.sha256(inspect.getsource(function).encode()).hexdigest()[:16]
+    assert got == fingerprint, f"its source changed (fingerprint {got}; this module was written against {fingerprint})"
+
+
+def _fetch_state_fields(consumer: KafkaConsumer, topic: str) -> None:
+    fetcher = consumer._fetcher
+    assert isinstance(fetcher._nodes_with_pending_fetch_requests, set), "_nodes_with_pending_fetch_requests"
+    assert all(isinstance(tp, TopicPartition) for tp in fetcher._fetchable_partitions()), "_fetchable_partitions"
+    assert len(fetcher._completed_fetches) >= 0
+    assert consumer.assignment(), "no partitions assigned: nothing to look at"
+    for tp in consumer.assignment():
+        state = consumer._subscription.assignment[tp]
+        missing = [name for name in PARTITION_STATE_FIELDS if not hasattr(state, name)]
+        assert not missing, f"the partition state has no {', '.join(missing)}"
+
+
+def _topic_id_is_a_uuid(consumer: KafkaConsumer, topic: str) -> None:
+    _signature_is(consumer._cluster.topic_id, "topic_name")
+    value = consumer._cluster.topic_id(topic)
+    assert isinstance(value, uuid.UUID), f"it gave {value!r} for topic {topic!r}, not a UUID"
+
+
+def _tls_keeps_its_own(consumer: KafkaConsumer, topic: str) -> None:
+    assert "_sock_recv" in KafkaSSLTransport.__dict__, "KafkaSSLTransport inherits _sock_recv now"
+
+
+_PORT = ("port what changed into this module's replacement and update the fingerprint; until then the "
+         "ingester works without the fast path: take the version out of KNOWN_VERSIONS, and "
+         "install_fast_receive keeps kafka-python's own code (bench/ingest.py's 'consume only' shows the cost)")
+
+ASSUMPTIONS = (
+    Assumption("KafkaConsumer._net.sleep(delay), an awaitable of kafka-python's event loop",
+               "the rebalance listener, which waits for the writers without blocking the IO thread",
+               "find the event loop's sleep in the new kafka-python and hand it to _Listener in "
+               "GroupConsumer._subscribe; a blocking wait stops heartbeats (docs/records.md)",
+               lambda consumer, topic: _signature_is(consumer._net.sleep, "delay")),
+    Assumption("KafkaConsumer._cluster.topic_id(topic_name) -> uuid.UUID",
+               "deduplication tokens (topic id, partition, offsets): a restart must form the tokens of the "
+               "batches it stored before",
+               "get the topic id elsewhere in GroupConsumer.topic_id (KafkaAdminClient.describe_topics has it), "
+               "as the same str(UUID): another form stores batches stored but not committed a second time",
+               _topic_id_is_a_uuid),
+    Assumption(f"KafkaConsumer._fetcher (_nodes_with_pending_fetch_requests, _fetchable_partitions(), "
+               f"_completed_fetches) and _subscription.assignment[tp].{{{', '.join(PARTITION_STATE_FIELDS)}}}",
+               "the log line of a stalled consumer (diagnostics only)",
+               "adjust GroupConsumer.fetch_state and PARTITION_STATE_FIELDS to the new names",
+               _fetch_state_fields),
+    Assumption("KafkaTCPTransport._sock_recv(self) -> (data, error), as written in kafka-python 3.0.12",
+               "the fast receive path, which replaces it", "read the new version; " + _PORT,
+               lambda consumer, topic: _source_is(kafka_pythons_own("sock_recv"), "2594a6a62ec5a3e5")),
+    Assumption("KafkaTCPTransport._read_from_sock, its caller: unpacks (data, error), reads self._sock",
+               "the fast receive path's _sock_recv, which must fit its caller", "read the new version; " + _PORT,
+               lambda consumer, topic: _source_is(KafkaTCPTransport._read_from_sock, "572fe643c70751bf")),
+    Assumption("KafkaSSLTransport defines its own _sock_recv",
+               "TLS connections: the fast path patches the plain TCP transport only (TLS reads raise "
+               "SSLWantReadError, which it does not handle)",
+               "make install_fast_receive leave TLS transports alone another way (or patch them knowingly)",
+               _tls_keeps_its_own),
+    Assumption("KafkaBytes.read(self, nbytes=None) over its position _idx, as written in kafka-python 3.0.12",
+               "the fast receive path, which replaces it", "read the new version; " + _PORT,
+               lambda consumer, topic: _source_is(kafka_pythons_own("read"), "21580870f9dff4aa")),
+    Assumption("ApiMessage.decode(cls, data, ...) classmethod, decoding from a memoryview",
+               "the fast receive path, which hands it a view of the received buffer", "read the new version; " + _PORT,
+               lambda consumer, topic: _source_is(kafka_pythons_own("decode"), "66539bd58d53a4a8")),
+)
+"""Every assumption this module makes of kafka-python's internals; kept beside the code that makes them."""
+
+
+def broken_assumptions(consumer: GroupConsumer) -> list[str]:
+    """One message per assumption of :data:`ASSUMPTIONS` that the installed kafka-python breaks:
+    what broke, what needs it, what to do. ``consumer`` should have its partitions assigned."""
+    broken = []
+    for assumption in ASSUMPTIONS:
+        try:
+            assumption.check(consumer._consumer, consumer.settings.kafka_topic)
+        except Exception as error:  # noqa: BLE001 - each broken assumption is reported, not raised
+            broken.append(f"kafka-python {kafka.__version__} broke an assumption of ingest/kafka.py: "
+                          f"{assumption.what}: {error!r}. Needed by {assumption.needed_by}. "
+                          f"What to do: {assumption.remedy}.")
+    return broken
