@@ -14,6 +14,7 @@ several ranges; see :func:`range_params`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 SLACK = timedelta(seconds=60)
@@ -28,32 +29,50 @@ CALL_ROWS = "(SELECT *, response_code AS code, toString(response_flags) AS flags
 """``requests`` rows matching a condition, with the short names the measures use (``code``, ``flags``)."""
 
 
-def _ms(name: str) -> str:
-    return f"fromUnixTimestamp64Milli({{{name}:Int64}}, 'UTC')"
+@dataclass(frozen=True)
+class Range:
+    """A time range of calls as SQL: ``start`` and ``end`` are Int64 expressions of epoch
+    milliseconds ([start, end)), ``slack`` how far either report of a call may lie outside it."""
+
+    start: str
+    end: str
+    slack: str = "{slack_ms:Int64}"
+
+    @classmethod
+    def of(cls, prefix: str = "") -> Range:
+        """The range given by the parameters of :func:`range_params` with ``prefix``."""
+        return cls(f"{{{prefix}a_ms:Int64}}", f"{{{prefix}b_ms:Int64}}", f"{{{prefix}slack_ms:Int64}}")
+
+    def widened(self) -> Range:
+        return Range(f"{self.start} - {self.slack}", f"{self.end} + {self.slack}", self.slack)
+
+    def condition(self) -> str:
+        """Condition on ``requests``: ``timestamp`` in the range."""
+        return (f"timestamp >= fromUnixTimestamp64Milli({self.start}, 'UTC') "
+                f"AND timestamp < fromUnixTimestamp64Milli({self.end}, 'UTC')")
 
 
 def in_range(prefix: str = "") -> str:
     """Condition on ``requests``: ``timestamp`` in the range [``{prefix}a_ms``, ``{prefix}b_ms``)."""
-    return f"timestamp >= {_ms(prefix + 'a_ms')} AND timestamp < {_ms(prefix + 'b_ms')}"
+    return Range.of(prefix).condition()
 
 
 IN_RANGE = in_range()
 
 
-def callee_only(filters: str = "1", prefix: str = "") -> str:
-    """Condition on ``requests``: a callee's report with no caller's report of the same call.
+def callee_only(filters: str = "1", prefix: str = "", within: Range | None = None) -> str:
+    """Condition on ``requests``: a callee's report with no caller's report of the same call,
+    among the callee's reports in range (``within``, default the parameters of ``prefix``).
 
     The caller's reports are looked up by the request ids of the callee's reports in range
     that match ``filters``, so the lookup's memory grows with the callee's reports only.
     """
-    a, b, slack = (f"{{{prefix}{name}:Int64}}" for name in ("a_ms", "b_ms", "slack_ms"))
+    span = within or Range.of(prefix)
     return f"""reporter = 'destination' AND (request_id = '' OR request_id NOT IN (
         SELECT request_id FROM requests
-        WHERE reporter = 'source'
-          AND timestamp >= fromUnixTimestamp64Milli({a} - {slack}, 'UTC')
-          AND timestamp < fromUnixTimestamp64Milli({b} + {slack}, 'UTC')
+        WHERE reporter = 'source' AND {span.widened().condition()}
           AND request_id IN (SELECT request_id FROM requests
-                             WHERE reporter = 'destination' AND request_id != '' AND {in_range(prefix)}
+                             WHERE reporter = 'destination' AND request_id != '' AND {span.condition()}
                                AND {filters})))"""
 
 

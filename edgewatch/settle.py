@@ -37,6 +37,12 @@ INTERVAL = timedelta(minutes=1)
 """How often to call :func:`settle`."""
 MAX_CHUNK = timedelta(hours=1)
 
+SETTLED_UNTIL_MS = "(SELECT toInt64(toUnixTimestamp(max(chunk_end))) * 1000 FROM edge_settle_log WHERE done = 1)"
+"""SQL, epoch milliseconds: the rollups hold every callee-only call before this, none after it
+(0 on a database never settled). Chunks are settled in order, so this is the end of the last
+done one; a chunk started and not done yet (a crash in between, redone within a minute) may be
+in the rollups twice over for that minute, which the readers of this accept."""
+
 _INSERT = (f"INSERT INTO {EDGE_MINUTE.name} (minute, {KEYS}, {column_names(EDGE_MINUTE.measures)})\n"
            + calls_rollup_select(f"{IN_RANGE} AND {callee_only()}", EDGE_MINUTE.measures))
 """The callee-only calls of a range, aggregated exactly as edge_minute_mv aggregates the caller's."""

@@ -28,10 +28,10 @@ def planned(params: dict[str, object]) -> tuple[dict[str, object], dict[str, Tim
     other: dict[str, object] = {}
     pieces: dict[str, list[tuple[int, int]]] = {}
     for name, value in params.items():
-        match = re.fullmatch(r"(.+)_(?:r(\d+)([abp])|grain)", name)
+        match = re.fullmatch(r"(.+)_(?:r(\d+)([abp])|grain|tail_(?:a|b|slack)_ms)", name)
         if match is None:
             other[name] = value
-        elif match.group(3) in ("a", "b"):
+        elif match.group(3) in ("a", "b"):  # a rollup piece (the unsettled tail covers the same window)
             index = int(match.group(2))
             found = pieces.setdefault(match.group(1), [])
             while len(found) <= index:
