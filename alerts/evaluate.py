@@ -29,6 +29,7 @@ from alerts.rootcause import attribute
 from alerts.rules import Rule
 from alerts.silences import load_silences, silenced_ids
 from alerts.state import end, step_rule
+from edgewatch.mesh.source import MeshConfigSource
 from edgewatch.metrics import REGISTRY
 from edgewatch.services import SERVING_LOOKBACK, service_map
 
@@ -54,7 +55,8 @@ class Evaluator:
     The state of every alert is loaded from ``alert_state`` on construction and kept in
     memory after that; the evaluator must be the only one writing alert state. ``evaluate``
     calls must not overlap and their ``now`` must not go backwards. ``db_lock`` guards the
-    client, which the queue's delivery thread uses too.
+    client, which the queue's delivery thread uses too. ``mesh``: the mesh's own config
+    (configured timeouts), read again when it changes.
     """
 
     def __init__(
@@ -64,8 +66,10 @@ class Evaluator:
         queue: NotificationQueue,
         public_url: str,
         db_lock: threading.RLock,
+        mesh: MeshConfigSource | None = None,
     ) -> None:
         self._client = client
+        self._mesh = mesh or MeshConfigSource(None)
         self.rules = {rule.name: rule for rule in rules}
         self._repeat = {name: rule.repeat_interval for name, rule in self.rules.items()}
         self._queue = queue
@@ -107,8 +111,9 @@ class Evaluator:
         """Run the state machine for every (rule, edge) observed now or active before."""
         active: list[Alert] = []
         events: list[AlertEvent] = []
+        mesh = self._mesh.refresh()
         for rule in self.rules.values():
-            observed = {obs.edge: obs for obs in queries.observe(self._client, rule, now)}
+            observed = {obs.edge: obs for obs in queries.observe(self._client, rule, now, mesh)}
             before = {a.edge: a for a in self._alerts.values() if a.rule == rule.name}
             alerts, happened = step_rule(before, observed, rule, now)
             active += alerts.values()

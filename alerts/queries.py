@@ -17,22 +17,24 @@ from alerts.model import Edge, EdgeDetails, Observation
 from alerts.rules import Rule
 from edgewatch.calls import CALL_ROWS, IS_ERROR, IS_TIMEOUT, epoch_ms
 from edgewatch.edge import KEY_COLUMNS
+from edgewatch.mesh.config import EMPTY, MeshConfig
 
 
-def rule_scope(rule: Rule, now: datetime) -> Scope:
+def rule_scope(rule: Rule, now: datetime, mesh: MeshConfig = EMPTY) -> Scope:
     """What ``rule``'s query covers at ``now``: the edges its selector matches, its minimum requests."""
     edges, params = rule.selector.sql()
-    return Scope(now, edges, params, rule.min_requests)
+    return Scope(now, edges, params, rule.min_requests, mesh)
 
 
-def rule_query(rule: Rule, now: datetime) -> Query:
+def rule_query(rule: Rule, now: datetime, mesh: MeshConfig = EMPTY) -> Query:
     """The rule's one query at ``now`` and its parameters."""
-    return rule.condition.query(rule_scope(rule, now))
+    return rule.condition.query(rule_scope(rule, now, mesh))
 
 
-def observe(client: Client, rule: Rule, now: datetime) -> list[Observation]:
-    """Every edge where ``rule``'s condition holds at ``now``: one query, all edges."""
-    scope = rule_scope(rule, now)
+def observe(client: Client, rule: Rule, now: datetime, mesh: MeshConfig = EMPTY) -> list[Observation]:
+    """Every edge where ``rule``'s condition holds at ``now``: one query, all edges; ``mesh``
+    is the mesh's own config (configured timeouts)."""
+    scope = rule_scope(rule, now, mesh)
     sql, params = rule.condition.query(scope)
     return rule.condition.observations(client.query(sql, parameters=params).result_rows, scope)
 

@@ -28,6 +28,7 @@ from alerts.evaluate import Evaluation, Evaluator
 from alerts.notify.queue import NotificationQueue
 from alerts.notify.senders import Sender, build_sender
 from alerts.rules import Rule, load_rules
+from edgewatch.mesh.source import MeshConfigSource
 from edgewatch.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,8 @@ class AlertService:
 
     Construction loads the rules (``settings.rules_file`` or the shipped default; raises
     ``RuleError``), the sender (``build_sender``; raises ValueError on half a Slack
-    configuration), the alert state and the queued notifications.
+    configuration), the alert state and the queued notifications. ``mesh``: the mesh's own
+    config (``EDGEWATCH_MESH_CONFIG``), none by default.
     """
 
     def __init__(
@@ -61,13 +63,14 @@ class AlertService:
         sender: Sender | None = None,
         rules: list[Rule] | None = None,
         clock: Callable[[], datetime] = wall_clock,
+        mesh: MeshConfigSource | None = None,
     ) -> None:
         self.settings = settings
         self.rules = rules if rules is not None else load_rules(settings.rules_file)
         self._clock = clock
         db_lock = threading.RLock()
         self.queue = NotificationQueue(client, sender or build_sender(settings), db_lock=db_lock)
-        self.evaluator = Evaluator(client, self.rules, self.queue, settings.public_url, db_lock)
+        self.evaluator = Evaluator(client, self.rules, self.queue, settings.public_url, db_lock, mesh)
         self._scheduler: BackgroundScheduler | None = None
 
     def evaluate_once(self, now: datetime) -> Evaluation:

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.deps import Clock, only_known_params, require_token
 from api.routes import alerts, backtest, edges, grafana, graph, health, requests, silences
 from edgewatch.health import HealthThresholds
+from edgewatch.mesh.source import MeshConfigSource
 from edgewatch.metrics import REGISTRY
 from edgewatch.settings import Settings
 
@@ -60,12 +61,14 @@ async def _clickhouse_unavailable(request: Request, error: Exception) -> JSONRes
     return JSONResponse({"detail": f"ClickHouse failed to answer: {error}"}, status_code=503)
 
 
-def create_app(settings: Settings, client: Client, clock: Clock = _utcnow) -> FastAPI:
+def create_app(settings: Settings, client: Client, clock: Clock = _utcnow, mesh: MeshConfigSource | None = None
+               ) -> FastAPI:
     """The API over ``client``, which its worker threads share (connects to nothing itself).
 
     Migrations are not run here (``launch`` runs them before serving); ``/readyz`` reports
-    pending ones. ``clock`` gives "now" (tests pass a fixed one). ``app.state.alerts`` starts as
-    None; a process that runs the alerting service sets it, and backtests use its rules.
+    pending ones. ``clock`` gives "now" (tests pass a fixed one). ``mesh``: the mesh's own config
+    (``EDGEWATCH_MESH_CONFIG``), none by default. ``app.state.alerts`` starts as None; a process
+    that runs the alerting service sets it, and backtests use its rules.
     """
     app = FastAPI(
         title="Edgewatch",
@@ -76,6 +79,7 @@ def create_app(settings: Settings, client: Client, clock: Clock = _utcnow) -> Fa
     app.state.client = client
     app.state.thresholds = HealthThresholds.from_settings(settings)
     app.state.clock = clock
+    app.state.mesh = mesh or MeshConfigSource(None)
     app.state.alerts = None
     app.add_middleware(LatencyMiddleware)
     app.add_exception_handler(OperationalError, _clickhouse_unavailable)

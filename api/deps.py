@@ -16,6 +16,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from alerts.rules import Rule, load_rules
 from edgewatch.health import HealthThresholds
+from edgewatch.mesh.config import MeshConfig
+from edgewatch.mesh.source import MeshConfigSource
 from edgewatch.settings import Settings
 
 Clock = Callable[[], datetime]
@@ -42,6 +44,12 @@ def get_now(request: Request) -> datetime:
     return clock()
 
 
+def get_mesh(request: Request) -> MeshConfig:
+    """The mesh's own config as it is now (read again when its files changed; never raises)."""
+    source: MeshConfigSource = request.app.state.mesh
+    return source.refresh()
+
+
 def get_rules(request: Request) -> list[Rule]:
     """The running alerting service's rules (``app.state.alerts``), else the configured file's
     (``RuleError`` -> 500)."""
@@ -56,6 +64,7 @@ ClientDep = Annotated[Client, Depends(get_client)]
 ThresholdsDep = Annotated[HealthThresholds, Depends(get_thresholds)]
 NowDep = Annotated[datetime, Depends(get_now)]
 RulesDep = Annotated[list[Rule], Depends(get_rules)]
+MeshDep = Annotated[MeshConfig, Depends(get_mesh)]
 
 
 _BEARER = HTTPBearer(auto_error=False, description="EDGEWATCH_API_TOKEN, when one is set")

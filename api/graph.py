@@ -34,9 +34,11 @@ class GraphNode(BaseModel):
     health: Health
     requests_in: int
     requests_out: int
+    service_entry: str | None = Field(default=None, description="The ServiceEntry declaring this host, if any.")
+    location: str | None = Field(default=None, description="That ServiceEntry's location (MESH_EXTERNAL...).")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class GraphEdge(EdgeStats):
     """A traffic edge: the edge's numbers plus the ids of the nodes it joins."""
 
@@ -94,11 +96,14 @@ def build_graph(edges: list[EdgeStats], serving: list[ServingWorkload], threshol
     inbound: dict[str, _Totals] = defaultdict(_Totals)
     outbound: dict[str, _Totals] = defaultdict(_Totals)
     graph_edges = []
+    declared: dict[str, tuple[str, str | None]] = {}  # node id -> its ServiceEntry and location
     for edge in edges:
         caller, callee = _caller(edge), _callee(edge)
         from_id, to_id = node_id(caller[2], caller[1], caller[0]), node_id(callee[2], callee[1], callee[0])
         nodes.setdefault(from_id, caller)
         nodes.setdefault(to_id, callee)
+        if edge.service_entry is not None:
+            declared[to_id] = (edge.service_entry, edge.location)
         outbound[from_id].add(edge)
         inbound[to_id].add(edge)
         # vars(): the edge's fields as they are (dataclasses.asdict would also copy the two dicts)
@@ -123,7 +128,8 @@ def build_graph(edges: list[EdgeStats], serving: list[ServingWorkload], threshol
     graph_nodes = [
         GraphNode(id=key, name=name, namespace=namespace, kind=kind, health=health(key),
                   requests_in=inbound[key].requests if key in inbound else 0,
-                  requests_out=outbound[key].requests if key in outbound else 0)
+                  requests_out=outbound[key].requests if key in outbound else 0,
+                  service_entry=declared.get(key, (None, None))[0], location=declared.get(key, (None, None))[1])
         for key, (name, namespace, kind) in sorted(nodes.items())
     ]
     return Graph(nodes=graph_nodes, edges=graph_edges, serves=links)

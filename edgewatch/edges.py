@@ -20,6 +20,8 @@ from edgewatch.calls import from_epoch
 from edgewatch.edge import ALL_EDGES, Edge, EdgeFilter
 from edgewatch.health import DEFAULT_THRESHOLDS, Health, HealthThresholds, classify, severity
 from edgewatch.latency import bucket_ms, quantile_buckets
+from edgewatch.mesh.config import EMPTY, MeshConfig, MeshFacts
+from edgewatch.mesh.objects import Retries
 from edgewatch.windows import TimeRange
 
 STATS_MEASURES = ("requests", "errors", "client_errors", "timeouts", "status_codes", "response_flags", "latency")
@@ -51,6 +53,15 @@ class EdgeStats:
     status_codes: dict[str, int]
     response_flags: dict[str, int]
     health: Health
+    # What the mesh's own config says (EDGEWATCH_MESH_CONFIG, docs/mesh-config.md); None where it says nothing.
+    service_entry: str | None = None
+    """The ServiceEntry that declares the destination host (``fleetman-driver-monitoring``)."""
+    location: str | None = None
+    """That ServiceEntry's location: ``MESH_EXTERNAL`` or ``MESH_INTERNAL``."""
+    timeout_ms: int | None = None
+    """The VirtualService timeout the caller's proxy applies to these calls (None for callers outside the mesh)."""
+    retries: Retries | None = None
+    """The VirtualService retry policy for these calls, where one is set."""
 
     @property
     def edge(self) -> Edge:
@@ -86,13 +97,14 @@ def edge_stats(
     filters: EdgeFilter = ALL_EDGES,
     thresholds: HealthThresholds = DEFAULT_THRESHOLDS,
     raw: bool = False,
+    mesh: MeshConfig = EMPTY,
 ) -> list[EdgeStats]:
     """Every edge with traffic in ``span`` matching ``filters``, worst first; one query.
 
     ``now`` bounds the time the rates divide by (a range ending in the future has only
     partly passed). ``raw`` reads ``requests`` even for whole minutes: the same answer
-    without the rollup (and without waiting for settling), at the cost of a scan.
-    Raises clickhouse_connect's errors.
+    without the rollup, at the cost of a scan. ``mesh`` adds what the mesh's config says
+    about each edge (:func:`with_mesh_facts`). Raises clickhouse_connect's errors.
     """
     where, params = filters.sql()
     sql, params = windows.select(
@@ -114,7 +126,19 @@ def edge_stats(
             response_flags={flag: n for flag, n in flags.items() if n},
             health=classify(requests, errors, client_errors, thresholds),
         ))
+    if mesh is not EMPTY:
+        for stats in edges:
+            with_mesh_facts(stats, mesh.for_edge(stats.edge))
     return sorted(edges, key=worst_first)
+
+
+def with_mesh_facts(stats: EdgeStats, facts: MeshFacts) -> EdgeStats:
+    """``stats`` with the mesh config's ``facts`` about its destination (in place). A caller
+    outside the mesh (``unknown``) has no sidecar, so no timeout or retries of the mesh apply."""
+    stats.service_entry, stats.location = facts.service_entry, facts.location
+    if stats.source != "unknown":
+        stats.timeout_ms, stats.retries = facts.timeout_ms, facts.retries
+    return stats
 
 
 class EdgePoint(BaseModel):

@@ -30,6 +30,7 @@ from edgewatch.settings import Settings
 from edgewatch.settle import settle
 from launch.database import Database
 from launch.lifecycle import Lifecycle, StartError, StopRequest
+from launch.mesh import open_mesh_config
 
 Command = Callable[[Settings, argparse.Namespace, StopRequest], int]
 
@@ -76,7 +77,8 @@ def cmd_api(settings: Settings, args: argparse.Namespace, stop: StopRequest) -> 
     from launch.components import Serving
 
     database = Database.open(settings)
-    api = Serving(create_app(settings, database.client), settings, host=args.host, port=args.port)
+    app = create_app(settings, database.client, mesh=open_mesh_config(settings))
+    api = Serving(app, settings, host=args.host, port=args.port)
     with stop.on_signals():
         Lifecycle([api], stop).run()
     return 0
@@ -87,7 +89,7 @@ def cmd_alerts(settings: Settings, _args: argparse.Namespace, stop: StopRequest)
     from launch.components import Alerting
 
     database = Database.open(settings)
-    alerting = Alerting(AlertService(settings, database.client))
+    alerting = Alerting(AlertService(settings, database.client, mesh=open_mesh_config(settings)))
     with stop.on_signals():
         Lifecycle([alerting], stop).run()
     return 0

@@ -20,6 +20,7 @@ from ingest.service import Ingester
 from launch.components import Alerting, Ingesting, Serving, Settling
 from launch.database import Database
 from launch.lifecycle import Lifecycle, StopRequest
+from launch.mesh import open_mesh_config
 
 log = logging.getLogger("edgewatch")
 
@@ -31,8 +32,9 @@ def run_all(settings: Settings, stop: StopRequest, host: str | None = None, port
     of a part that failed while running, once the others have stopped.
     """
     database = Database.open(settings)
-    alerts = AlertService(settings, database.connect())
-    app = create_app(settings, database.client)
+    mesh = open_mesh_config(settings)
+    alerts = AlertService(settings, database.connect(), mesh=mesh)
+    app = create_app(settings, database.client, mesh=mesh)
     app.state.alerts = alerts  # backtests use the running rules
     api = Serving(app, settings, host, port)
     ingester = Ingester(settings, database.connect)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+import math
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 from pydantic import Field
 
 from alerts.conditions.base import Condition, DrillDown, Samples, Symptom, Window
 from alerts.conditions.window import Query, Scope, edge_sums
+from alerts.model import Edge, Observation
 from edgewatch.edge import KEYS
 from edgewatch.latency import quantiles_ms
 
@@ -15,8 +18,10 @@ from edgewatch.latency import quantiles_ms
 class TimeoutHeadroom(Condition):
     """p99 of successful calls over ``window`` above ``fraction`` of the edge's timeout.
 
-    The timeout is ``timeout_ms`` when given, else the shortest duration of a UT/504 call on
-    the edge within ``timeout_lookback``; edges with neither are not evaluated.
+    The timeout is ``timeout_ms`` when the rule gives one; else the VirtualService timeout the
+    mesh's config sets for the edge (``EDGEWATCH_MESH_CONFIG``), so that the warning comes before
+    the first 504; else the shortest duration of a UT/504 call on the edge within
+    ``timeout_lookback`` (inferred). Edges with none of these are not evaluated.
     """
 
     kind: ClassVar[str] = "timeout_headroom"
@@ -53,11 +58,25 @@ class TimeoutHeadroom(Condition):
             having="timeout < inf",
             name="lookback",
         )
-        sql = f"""SELECT {KEYS}, n, value, {{fraction:Float64}} * timeout AS threshold
+        # Without configured timeouts only edges with an inferred one can qualify: filter here.
+        known = "" if scope.mesh.has_timeouts else "WHERE timeout > 0 AND value > {fraction:Float64} * timeout"
+        sql = f"""SELECT {KEYS}, n, value, timeout
             FROM ({recent}) AS recent
-            INNER JOIN ({inferred}) AS inferred USING ({KEYS})
-            WHERE value > threshold"""
+            LEFT JOIN ({inferred}) AS inferred USING ({KEYS})
+            {known}"""
         return sql, {**params, **lookback}
+
+    def observations(self, rows: Sequence[Sequence[Any]], scope: Scope) -> list[Observation]:
+        """Rows of the key columns, requests, p99 and the inferred timeout (0: none): the edges
+        whose p99 is above ``fraction`` of their timeout (the rule's, the mesh's or the inferred)."""
+        found = []
+        for row in rows:
+            edge = Edge(*row[:5])
+            requests, value, inferred = int(row[5]), float(row[6]), float(row[7])
+            timeout = self.timeout_ms or _configured(edge, scope) or (inferred if 0 < inferred < math.inf else None)
+            if timeout and value > self.fraction * timeout:  # NaN (no successful call) is never above
+                found.append(Observation(edge, value, self.fraction * timeout, requests))
+        return found
 
     def detail_window(self) -> float:
         return self.window
@@ -65,3 +84,11 @@ class TimeoutHeadroom(Condition):
     @staticmethod
     def describe(value: float, threshold: float) -> str:
         return f"p99 of successful calls {value:,.0f} ms > {threshold:,.0f} ms (timeout headroom)"
+
+
+def _configured(edge: Edge, scope: Scope) -> float | None:
+    """The VirtualService timeout of the edge's caller (none for callers outside the mesh)."""
+    if edge.source == "unknown":
+        return None
+    timeout = scope.mesh.for_edge(edge).timeout_ms
+    return float(timeout) if timeout else None

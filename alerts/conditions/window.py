@@ -22,6 +22,7 @@ from datetime import datetime
 from edgewatch import windows
 from edgewatch.calls import from_epoch
 from edgewatch.edge import KEYS
+from edgewatch.mesh.config import EMPTY, MeshConfig
 from edgewatch.windows import TimeRange
 
 Query = tuple[str, dict[str, object]]
@@ -33,12 +34,14 @@ class Scope:
     """What a condition's query covers: the edges matching ``edges`` (an SQL condition on the
     key columns, :data:`edgewatch.edge.KEY_COLUMNS`, with its ``params``) at ``now``; an edge
     with fewer than ``min_requests`` requests is not evaluated (each condition says over
-    which window)."""
+    which window). ``mesh`` is what the mesh's config says about the edges."""
 
     now: datetime
     edges: str = "1"
     params: Mapping[str, object] = field(default_factory=dict)
     min_requests: int = 1
+    mesh: MeshConfig = EMPTY
+    """The mesh's own config (timeouts of VirtualServices), for conditions that use it."""
 
 
 def rule_window(now: datetime, seconds: float) -> TimeRange:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import ClientDep, ThresholdsDep
+from api.deps import ClientDep, MeshDep, ThresholdsDep
 from api.graph import build_graph
 from api.models import GraphResponse, json_response
 from api.params import EdgeWindowDep
@@ -22,12 +22,13 @@ router = APIRouter(prefix=API_PREFIX, tags=["graph"])
 def graph(
     client: ClientDep,
     thresholds: ThresholdsDep,
+    mesh: MeshDep,
     window: EdgeWindowDep,
     namespace: Annotated[str | None, Query(description="Only edges with an end in this namespace.")] = None,
 ) -> Response:
     """Workloads, services, external hosts and unknown callers with traffic in the window,
     and the services' serving workloads seen during it."""
-    edges = edge_stats(client, window.span, window.now, EdgeFilter(namespace=namespace), thresholds)
+    edges = edge_stats(client, window.span, window.now, EdgeFilter(namespace=namespace), thresholds, mesh=mesh)
     serving = serving_workloads(client, window.span.start)
     built = build_graph(edges, serving, thresholds)
     body = GraphResponse(**window.fields(), nodes=built.nodes, edges=built.edges, serves=built.serves)

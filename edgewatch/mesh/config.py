@@ -186,6 +186,8 @@ class MeshConfig:
             for host in dict.fromkeys(_resolve_short_name(h, vs.meta.namespace) for h in vs.hosts):
                 self._routes.setdefault(host, []).append(indexed)
         self._memo: dict[tuple[str, str, int | None, str | None], MeshFacts] = {}
+        self.has_timeouts = any(route.timeout_ms for vs in self.virtual_services for route in vs.http)
+        """Whether any VirtualService sets a timeout (readers can skip per-edge lookups without)."""
 
     def lookup(self, destination: str, namespace: str = "", port: int | None = None, *,
                caller_namespace: str | None = None) -> MeshFacts:

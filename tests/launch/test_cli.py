@@ -109,7 +109,7 @@ def test_up_runs_every_part_and_stops_them_in_reverse_order_on_sigterm(
     try:
         url = f"http://127.0.0.1:{port}"
         wait_until_up(url, timeout=60)
-        assert httpx.get(f"{url}/readyz").json() == {"status": "ready"}
+        assert httpx.get(f"{url}/readyz").json()["status"] == "ready"
         deadline = time.monotonic() + 60
         while (edges := [(e["source"], e["destination"], e["requests"]) for e in
                          httpx.get(f"{url}/api/v1/edges", params={"window": "5m"}).json()["edges"]]) != [
