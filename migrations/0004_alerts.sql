@@ -59,14 +59,16 @@ TTL toDateTime(at) + toIntervalDay(90);
 -- Notifications about one root-cause edge (group_key). Queue and log in one table: a row is
 -- written 'queued' with a deterministic id, and updated (revision + 1) when an attempt fails,
 -- when it is sent, or when it is given up. The newest row of a group tells whether an
--- incident is open, when it was last notified and how many reminders it had.
+-- incident is open, when it was last notified, how many messages it had, and which rules and
+-- affected callers its messages named. A bot's sent message keeps where Slack put it
+-- (slack_channel, slack_ts), so that updates and the resolution edit the firing message.
 CREATE TABLE IF NOT EXISTS notifications
 (
     id                    String,                   -- incident_id:kind:sequence
     group_key             String,                   -- the root edge: source_ns/source->dest_ns/dest
     incident_id           String,                   -- group_key@opened (ms)
-    kind                  LowCardinality(String),   -- firing | reminder | resolved | closed
-    sequence              UInt32,                   -- 0 for firing, n for the n-th reminder
+    kind                  LowCardinality(String),   -- firing | update | reminder | resolved | closed
+    sequence              UInt32,                   -- 0 for firing, n for the n-th update or reminder
     opened_at             DateTime64(3, 'UTC'),
     created_at            DateTime64(3, 'UTC'),
     source_workload       LowCardinality(String),
@@ -74,14 +76,17 @@ CREATE TABLE IF NOT EXISTS notifications
     destination_service   LowCardinality(String),
     destination_namespace LowCardinality(String),
     destination_kind      LowCardinality(String),
-    rules                 Array(String),
+    rules                 Array(String),            -- every root-cause rule the incident's messages named
+    affected              Array(String),            -- every affected caller edge named (the five key columns, \x1f-joined)
     severity              LowCardinality(String),
-    payload               String CODEC(ZSTD),       -- the Slack message: {"text", "blocks"}
+    payload               String CODEC(ZSTD),       -- the Slack message: {"text", "blocks"[, "edit", "reply"]}
     status                LowCardinality(String),   -- queued | sent | failed | expired | dropped | suppressed
     attempts              UInt32,
     next_attempt_at       DateTime64(3, 'UTC'),
     last_error            String,
     sent_at               Nullable(DateTime64(3, 'UTC')),
+    slack_channel         String,                   -- where Slack put the message (bot only; '' if unknown)
+    slack_ts              String,
     revision              UInt32
 )
 ENGINE = ReplacingMergeTree(revision)

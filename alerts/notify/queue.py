@@ -11,6 +11,13 @@ sleeping: a failed head waits (``backoff``: 1 s doubling to 5 min, or Slack's
 ``Retry-After``) and holds back the rest, so messages arrive in order once Slack answers.
 Permanent failures (e.g. a revoked webhook) are marked ``failed`` and skipped; messages older
 than ``max_age`` are ``expired``; beyond ``max_queued`` the oldest are ``dropped``.
+
+Where Slack put a sent message (``Posted``: channel id and ``ts``, which only a bot learns)
+is stored with it. An update or a resolved message of an incident is handed to the sender
+with where the incident's firing message is, so a bot edits that message in place. The
+firing was queued before them, so in-order delivery makes them wait for it; when it never
+went out (failed, expired, dropped) or its sender could not say where, they are posted as
+new messages.
 """
 
 from __future__ import annotations
@@ -27,8 +34,8 @@ from clickhouse_connect.driver.client import Client
 from alerts.model import Edge, utc
 from alerts.notify.message import SlackMessage
 from alerts.notify.plan import Incident, Notice, NoticeKind
-from alerts.notify.senders import Sender
-from edgewatch.edge import KEY_COLUMNS
+from alerts.notify.senders import Posted, Sender
+from edgewatch.edge import EDGE_SEPARATOR, KEY_COLUMNS
 from edgewatch.metrics import REGISTRY
 
 log = logging.getLogger(__name__)
@@ -46,6 +53,7 @@ COLUMNS = [
     "created_at",
     *KEY_COLUMNS,
     "rules",
+    "affected",
     "severity",
     "payload",
     "status",
@@ -53,6 +61,8 @@ COLUMNS = [
     "next_attempt_at",
     "last_error",
     "sent_at",
+    "slack_channel",
+    "slack_ts",
     "revision",
 ]
 
@@ -75,6 +85,7 @@ class Outgoing:
     next_attempt_at: datetime | None = None
     last_error: str = ""
     sent_at: datetime | None = None
+    posted: Posted | None = None
     revision: int = 0
 
     def row(self) -> list[Any]:
@@ -89,6 +100,7 @@ class Outgoing:
             self.created_at,
             *edge.columns(),
             list(i.rules),
+            [EDGE_SEPARATOR.join(e.columns()) for e in i.affected],
             i.severity,
             self.payload,
             self.status,
@@ -96,6 +108,8 @@ class Outgoing:
             self.next_attempt_at or self.created_at,
             self.last_error,
             self.sent_at,
+            self.posted.channel if self.posted else "",
+            self.posted.ts if self.posted else "",
             self.revision,
         ]
 
@@ -111,6 +125,7 @@ def _outgoing(values: Sequence[Any]) -> Outgoing:
         notified_at=utc(r["created_at"]),
         rules=tuple(r["rules"]),
         severity=r["severity"],
+        affected=tuple(Edge.from_key(key) for key in r["affected"]),
     )
     return Outgoing(
         r["id"],
@@ -122,6 +137,7 @@ def _outgoing(values: Sequence[Any]) -> Outgoing:
         utc(r["next_attempt_at"]),
         r["last_error"],
         utc(r["sent_at"]) if r["sent_at"] else None,
+        Posted(r["slack_channel"], r["slack_ts"]) if r["slack_ts"] else None,
         int(r["revision"]),
     )
 
@@ -224,10 +240,12 @@ class NotificationQueue:
                     if now - head.created_at > self._max_age:
                         self._finish(head, "expired", now, head.last_error)
                         continue
-                result = self.sender.send(SlackMessage.from_json(head.payload))
+                    message = SlackMessage.from_json(head.payload)
+                    thread = self._where_firing_went(head.incident) if message.edit or message.reply else None
+                result = self.sender.send(message, thread)
                 with self._lock:
                     if result.delivered:
-                        self._finish(head, "sent", now)
+                        self._finish(head, "sent", now, posted=result.posted)
                         delivered += 1
                     elif result.permanent:
                         log.error("notification %s refused by %s: %s", head.id, self.sender.name, result.error)
@@ -250,12 +268,24 @@ class NotificationQueue:
         finally:
             self._delivering.release()
 
-    def _finish(self, outgoing: Outgoing, status: str, now: datetime, error: str = "") -> None:
+    def _where_firing_went(self, incident: Incident) -> Posted | None:
+        """Where Slack put the incident's firing message, if it was sent and the sender said
+        (caller holds the lock)."""
+        rows = self._client.query(
+            "SELECT slack_channel, slack_ts FROM notifications FINAL WHERE id = {id:String} AND status = 'sent'",
+            parameters={"id": incident.firing_id},
+        ).result_rows
+        return Posted(rows[0][0], rows[0][1]) if rows and rows[0][1] else None
+
+    def _finish(
+        self, outgoing: Outgoing, status: str, now: datetime, error: str = "", posted: Posted | None = None
+    ) -> None:
         """Take ``outgoing`` off the queue with its final status (caller holds the lock)."""
         final = replace(
             outgoing,
             status=status,
             sent_at=now if status == "sent" else None,
+            posted=posted,
             last_error=error,
             attempts=outgoing.attempts + (status in ("sent", "failed")),
             revision=outgoing.revision + 1,

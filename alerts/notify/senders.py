@@ -3,20 +3,30 @@
 A sender makes exactly one attempt and reports how it went (``SendResult``); retrying,
 backoff and ``Retry-After`` are the queue's job, so slack-sdk's own retry handlers are
 turned off. Senders know nothing about rules or alerts.
+
+Only the bot can change a message once posted: ``chat.postMessage`` answers with the
+message's channel id and ``ts`` (``Posted``, which the queue stores), and ``chat.update``
+takes them back. A webhook answers ``ok`` and nothing else, so it only ever posts.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TextIO
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web import SlackResponse
 from slack_sdk.webhook import WebhookClient
 
 from alerts.notify.message import SlackMessage
 from edgewatch.settings import Settings
+
+log = logging.getLogger(__name__)
 
 TIMEOUT_SECONDS = 10
 # Slack API error codes worth another attempt; any other error is permanent.
@@ -24,13 +34,23 @@ _TRANSIENT_ERRORS = {"ratelimited", "service_unavailable", "fatal_error", "inter
 
 
 @dataclass(frozen=True)
+class Posted:
+    """Where Slack put a message: the channel's id and the message's ``ts``."""
+
+    channel: str
+    ts: str
+
+
+@dataclass(frozen=True)
 class SendResult:
-    """``delivered``; else ``retry_after`` (seconds, from a 429) or ``permanent`` (do not retry)."""
+    """``delivered`` (``posted``: where, when the sender learns it); else ``retry_after``
+    (seconds, from a 429) or ``permanent`` (do not retry)."""
 
     delivered: bool
     error: str = ""
     retry_after: float | None = None
     permanent: bool = False
+    posted: Posted | None = None
 
 
 DELIVERED = SendResult(True)
@@ -39,8 +59,9 @@ DELIVERED = SendResult(True)
 class Sender(Protocol):
     name: str
 
-    def send(self, message: SlackMessage) -> SendResult:
-        """One attempt; never raises for delivery problems."""
+    def send(self, message: SlackMessage, thread: Posted | None = None) -> SendResult:
+        """One attempt; never raises for delivery problems. ``thread`` is where the incident's
+        first message is, when known: the target of ``message.edit`` and ``message.reply``."""
         ...
 
 
@@ -69,7 +90,8 @@ class WebhookSender:
     def __init__(self, url: str) -> None:
         self._client = WebhookClient(url=url, timeout=TIMEOUT_SECONDS, retry_handlers=[])
 
-    def send(self, message: SlackMessage) -> SendResult:
+    def send(self, message: SlackMessage, thread: Posted | None = None) -> SendResult:
+        """Posts ``message`` (a webhook can neither edit nor reply in a thread)."""
         try:
             response = self._client.send(text=message.text, blocks=message.blocks)
         except Exception as error:  # connection refused, DNS, TLS, timeout: all worth a retry
@@ -80,8 +102,9 @@ class WebhookSender:
 
 
 class BotSender:
-    """Posts with ``chat.postMessage`` as a bot (``EDGEWATCH_SLACK_BOT_TOKEN`` and ``_CHANNEL``);
-    ``EDGEWATCH_SLACK_API_URL`` replaces https://slack.com/api/ (tests, proxies)."""
+    """Posts with ``chat.postMessage`` as a bot (``EDGEWATCH_SLACK_BOT_TOKEN`` and ``_CHANNEL``)
+    and edits its own messages with ``chat.update``; ``EDGEWATCH_SLACK_API_URL`` replaces
+    https://slack.com/api/ (tests, proxies)."""
 
     name = "slack-bot"
 
@@ -91,16 +114,37 @@ class BotSender:
         )
         self._channel = channel
 
-    def send(self, message: SlackMessage) -> SendResult:
+    def send(self, message: SlackMessage, thread: Posted | None = None) -> SendResult:
+        """With ``message.edit`` and ``thread``: ``chat.update`` of the incident's message first
+        (the same edit again is harmless, so a retry may repeat it), then ``chat.postMessage``,
+        in its thread when ``message.reply``. An edit Slack refuses for good (message deleted,
+        edit window closed) is logged and the message goes to the channel instead."""
+        if message.edit is not None and thread is not None:
+            edit = message.edit.content()
+            edited = self._call(self._client.chat_update, channel=thread.channel, ts=thread.ts, **edit)
+            if not edited.delivered and not edited.permanent:
+                return edited
+            if not edited.delivered:
+                log.warning("cannot edit message %s in %s (%s): posting to the channel", thread.ts, thread.channel,
+                            edited.error)
+                thread = None
+        post = self._client.chat_postMessage
+        if message.reply and thread is not None:
+            return self._call(post, channel=thread.channel, thread_ts=thread.ts, **message.content())
+        return self._call(post, channel=self._channel, **message.content())
+
+    @staticmethod
+    def _call(method: Callable[..., SlackResponse], **arguments: Any) -> SendResult:
         try:
-            self._client.chat_postMessage(channel=self._channel, text=message.text, blocks=message.blocks)
+            response = method(**arguments)
         except SlackApiError as error:
             response = error.response
             code = response.get("error", "") if isinstance(response.data, dict) else str(response.data)[:200]
             return _classify(response.status_code, str(code), response.headers)
         except Exception as error:
             return SendResult(False, f"{type(error).__name__}: {error}")
-        return DELIVERED
+        channel, ts = response.get("channel"), response.get("ts")
+        return SendResult(True, posted=Posted(str(channel), str(ts)) if channel and ts else None)
 
 
 class ConsoleSender:
@@ -111,9 +155,9 @@ class ConsoleSender:
     def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream
 
-    def send(self, message: SlackMessage) -> SendResult:
+    def send(self, message: SlackMessage, thread: Posted | None = None) -> SendResult:
         stream = self._stream or sys.stdout
-        stream.write(message.to_json() + "\n")
+        stream.write(json.dumps(message.content(), ensure_ascii=False) + "\n")
         stream.flush()
         return DELIVERED
 

@@ -22,7 +22,7 @@ from alerts.service import AlertService
 from alerts.silences import new_silence, save_silence
 from edgewatch.settings import Settings
 from tests.alerts.records import STAFF_EXTERNAL, TRACKER, WEBAPP, ndjson, recent_minute, traffic
-from tests.alerts.slack_server import SlackStandIn
+from tests.alerts.slack_server import CHANNEL_ID, SlackStandIn
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
 
@@ -123,3 +123,61 @@ def test_silenced_root_cause_still_evaluates_but_does_not_notify(
     assert slack.messages == []  # neither the root cause nor its symptom
     service.evaluate_once(at(65))  # the silence ended: now it notifies
     assert [m["text"].split(":")[0] for m in slack.messages] == [f"FIRING [critical] {STAFF_EXTERNAL.label}"]
+
+
+def root_fault(start: float, end: float) -> list[dict[str, Any]]:
+    """The external API times out; webapp's calls to staff-service still succeed."""
+    return (
+        traffic(STAFF_EXTERNAL, at(start), at(end), every=0.5, code=504, flags="UT", duration_ms=1000.0)
+        + traffic(WEBAPP, at(start), at(end), every=0.5)
+        + traffic(TRACKER, at(start), at(end), every=0.5)
+    )
+
+
+@pytest.mark.parametrize("via", ["bot", "webhook"])
+def test_caller_failing_after_the_page_joins_the_incident_without_a_page_of_its_own(
+    ch: Client, slack: SlackStandIn, deliver: Callable[[list[dict[str, Any]]], Settings], via: str
+) -> None:
+    slack_settings: dict[str, Any] = (
+        {"slack_bot_token": "xoxb-test", "slack_channel": "#alerts", "slack_api_url": slack.api_url}
+        if via == "bot"
+        else {"slack_webhook_url": slack.webhook_url}
+    )
+    settings = deliver(healthy(-240, 0) + root_fault(0, 40))
+    settings = settings.model_copy(update=slack_settings)
+    service = AlertService(settings, ch, rules=fast_rules())
+
+    service.evaluate_once(at(20))  # the root cause is pending
+    assert [n.kind for n in service.evaluate_once(at(35)).notices] == ["firing"]  # webapp is healthy still
+    caller_id = "edge-errors@default/webapp->default/staff-service"
+    deliver(fault(40, 100))  # from now on webapp's calls fail too
+    joining = service.evaluate_once(at(50))  # webapp's errors: pending, a symptom
+    assert joining.notices == () and {a.id: a.status for a in joining.alerts}[caller_id] == "pending"
+
+    restarted = AlertService(settings, ch, rules=fast_rules())  # a restart between page and update
+    joined = restarted.evaluate_once(at(65))
+    caller = {a.id: a for a in joined.alerts}[caller_id]
+    assert caller.firing and caller.root_causes  # a symptom of the external edge
+    assert [(n.kind, n.incident.edge) for n in joined.notices] == [("update", STAFF_EXTERNAL)]
+    assert restarted.evaluate_once(at(80)).notices == ()
+
+    pages = [m for m in slack.messages if m["text"].startswith("FIRING")]
+    assert len(pages) == 1 and pages[0]["text"].startswith(f"FIRING [critical] {STAFF_EXTERNAL.label}: ")
+    assert "webapp" not in pages[0]["text"]  # it was not affected yet when the page went out
+    [note] = [m for m in slack.messages if m["text"].startswith("UPDATE")]
+    assert note["text"].startswith(f"UPDATE: webapp joins the open incident {STAFF_EXTERNAL.label} (firing since ")
+    assert len(slack.messages) == 2
+    if via == "bot":
+        [page] = slack.channel_view()  # one message in the channel: the page, edited
+        [edit] = slack.updates
+        assert (edit["channel"], edit["ts"]) == (CHANNEL_ID, page["ts"]) and note["thread_ts"] == page["ts"]
+        assert page["text"].startswith(f"FIRING [critical] {STAFF_EXTERNAL.label}: ")
+        assert "affected callers: webapp (new)" in page["text"]
+    else:
+        assert slack.updates == []
+
+    deliver(healthy(100, 300))
+    assert [n.kind for n in restarted.evaluate_once(at(240)).notices] == ["resolved"]
+    assert slack.messages[-1]["text"].startswith(f"RESOLVED: {STAFF_EXTERNAL.label}")
+    if via == "bot":
+        assert [m["text"].split(":")[0] for m in slack.channel_view()] == ["RESOLVED", "RESOLVED"]

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from alerts.model import Alert, Edge, EdgeDetails, Status
 from alerts.notify.message import SlackMessage, describe, drilldown_url, render
-from alerts.notify.plan import NoticeKind, plan
+from alerts.notify.plan import Notice, NoticeKind, plan
 from alerts.rootcause import attribute
 from edgewatch.services import ServiceMap
 from tests.alerts.records import STAFF_EXTERNAL, WEBAPP
@@ -90,3 +90,77 @@ def test_drilldown_filters_to_failing_calls_before_timeouts() -> None:
     assert status("timeout_rate") == status("timeout_rate", "latency") == "timeout"
     assert status("timeout_rate", "error_rate") == status("slo_burn_rate", "timeout_rate") == "5xx"
     assert status("latency", "timeout_headroom") is None
+
+
+def update_notice() -> Notice:
+    opened = plan([ROOT], set(), {}, {}, T0)[0].incident
+    later = replace(CALLER, active_since=T0 + timedelta(minutes=3), fired_at=T0 + timedelta(minutes=3))
+    log = {opened.edge.key: opened}
+    notices = plan(attribute([later, ROOT], ServiceMap([])), set(), log, {}, T0 + timedelta(minutes=3))
+    assert [n.kind for n in notices] == [NoticeKind.UPDATE]
+    return notices[0]
+
+
+def test_update_is_a_short_note_that_the_caller_joins_plus_the_whole_message_to_edit() -> None:
+    message = render(update_notice(), DETAILS, "https://edgewatch.example.com", T0 + timedelta(minutes=3))
+    assert message.text == f"UPDATE: webapp joins the open incident {STAFF_EXTERNAL.label} (firing since 12:00 UTC)"
+    assert message.reply
+    note = json.dumps(message.blocks, ensure_ascii=False)
+    assert all(block["type"] != "header" for block in message.blocks)  # a follow-up, not a page
+    assert "`webapp → staff-service`: edge-errors errors 40.0% &gt; 5%" in note
+    assert "timeouts 65.0%" not in note  # the root's values are in the incident's message
+
+    assert message.edit is not None
+    edited = json.dumps(message.edit.blocks, ensure_ascii=False)
+    assert message.edit.text.startswith(f"FIRING [critical] {STAFF_EXTERNAL.label}: timeouts 65.0% > 2%")
+    assert "affected callers: webapp (new)" in message.edit.text
+    assert message.edit.blocks[0]["text"]["text"].startswith(":red_circle: FIRING · critical")
+    assert "timeouts 65.0% &gt; 2%" in edited and "`504` ×78" in edited
+    assert ":new: `webapp → staff-service`: edge-errors errors 40.0% &gt; 5%" in edited
+    assert SlackMessage.from_json(message.to_json()) == message
+
+
+def test_update_for_a_new_rule_on_the_root_edge_says_it_now_fires_too() -> None:
+    opened = plan([ROOT], set(), {}, {}, T0)[0].incident
+    errors = alert("edge-errors", STAFF_EXTERNAL, "error_rate", 0.7, 0.05)
+    [notice] = plan([ROOT, errors], set(), {opened.edge.key: opened}, {}, T0 + timedelta(minutes=1))
+    message = render(notice, DETAILS, "http://x", T0 + timedelta(minutes=1))
+    assert message.text == (
+        f"UPDATE: edge-errors now also fires on the open incident {STAFF_EXTERNAL.label} (firing since 12:00 UTC)"
+    )
+    assert message.edit is not None
+    assert ":new: *edge-errors* (critical): errors 70.0% &gt; 5%" in json.dumps(message.edit.blocks)
+
+
+def test_resolved_message_carries_the_incident_message_marked_resolved() -> None:
+    opened = update_notice().incident
+    resolved = plan([], set(), {opened.edge.key: opened}, {}, T0 + timedelta(minutes=7))[0]
+    message = render(resolved, None, "http://x", T0 + timedelta(minutes=7, seconds=5))
+    assert message.edit is not None and not message.reply
+    assert message.edit.text == message.text
+    assert message.edit.blocks[0]["text"]["text"].startswith(":white_check_mark: RESOLVED · critical")
+    edited = json.dumps(message.edit.blocks, ensure_ascii=False)
+    assert "*Affected callers:* webapp" in edited and "lasted 7m 5s" in edited
+    assert SlackMessage.from_json(message.to_json()) == message
+
+
+def test_firing_message_has_nothing_to_edit() -> None:
+    message = firing_message()
+    assert message.edit is None and not message.reply
+    assert set(json.loads(message.to_json())) == {"text", "blocks"}
+
+
+def test_block_kit_limits_hold_for_an_update_with_many_long_callers() -> None:
+    root = alert("edge-timeouts", Edge("w" * 200, "ns", "x" * 300, "", "external"), "timeout_rate", 0.5, 0.02)
+    opened = plan([root], set(), {}, {}, T0)[0].incident
+    callers = [
+        alert("edge-errors", Edge(f"c{i}" + "c" * 200, "ns", "w" * 200, "ns"), "error_rate", 0.4, 0.05)
+        for i in range(60)
+    ]
+    [notice] = plan(attribute([root, *callers], ServiceMap([])), set(), {opened.edge.key: opened}, {}, T0)
+    message = render(notice, DETAILS, "http://x", T0)
+    assert message.edit is not None and len(notice.joined) == 60
+    for block in message.blocks + message.edit.blocks:
+        assert len(block.get("text", {}).get("text", "")) <= 3000
+        assert all(len(e["text"]) <= 3000 for e in block.get("elements", []))
+    assert len(message.text) <= 3000 and len(message.edit.blocks[0]["text"]["text"]) <= 150
