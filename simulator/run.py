@@ -133,7 +133,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--format",
         choices=FORMATS,
         default="native",
-        help="native: Edgewatch records; envoy: Istio access-log lines (default native)",
+        help="native: Edgewatch records; envoy: Istio access-log lines with the pod's kubernetes object; "
+        "fluentbit: the same lines as Fluent Bit sends them, as a log string (default native)",
     )
     parser.add_argument(
         "--topology",

@@ -66,7 +66,9 @@ class Latency:
 
 @dataclass(frozen=True)
 class Edge:
-    """Calls from ``source`` (a service, or OUTSIDE) to ``target`` (a service or an external host).
+    """Calls from ``source`` to ``target``: the calling app (its Service's pods' ``app`` label),
+    or OUTSIDE, to a Service's name or an external host's name. ``key`` (``source -> target``)
+    names the edge in scenarios.
 
     ``calls``: mean calls per request the source serves (2.3 = two, and a third 30% of the
     time); for an ingress edge (source OUTSIDE), its share of the requests entering the mesh.
@@ -93,8 +95,9 @@ class Edge:
 
 @dataclass(frozen=True)
 class Workload:
-    """One version of a service (a Deployment): ``weight`` is its share of the service's traffic
-    relative to its siblings; ``codes`` are failures of this version on top of the edge's."""
+    """One version of a service (a Deployment; ``name`` is what records call the workload):
+    ``weight`` is its share of the service's traffic relative to its siblings; ``codes`` are
+    failures of this version on top of the edge's."""
 
     name: str
     service: str
@@ -105,7 +108,13 @@ class Workload:
 
 @dataclass(frozen=True)
 class Service:
+    """A Kubernetes Service (``name``: what callers call, e.g. ``fleetman-staff-service``) and the
+    workloads behind it, whose pods share the label ``app`` (e.g. ``staff-service``): the
+    selector of the Service and Istio's canonical service name. Its calls are made by all its
+    workloads alike."""
+
     name: str
+    app: str
     namespace: str
     port: int
     workloads: tuple[Workload, ...]

@@ -1,7 +1,7 @@
 """Read a topology data file (YAML, documented in docs/topology.md) into a Topology.
 
 Pure parsing and validation: every mistake raises TopologyError naming where it is, e.g.
-``services.staff-service.calls[0].latency: need 0 < median_ms < p99_ms``. Unknown keys are
+``services.fleetman-staff-service.calls[0].latency: need 0 < median_ms < p99_ms``. Unknown keys are
 refused rather than ignored, so a typo cannot silently fall back to a default.
 """
 
@@ -55,21 +55,18 @@ def parse_topology(raw: Mapping[str, Any]) -> Topology:
     for name in services_raw:
         if name in externals or name == OUTSIDE:
             raise TopologyError(f"services.{name}: the name is taken (by an external host, or means outside)")
-    targets = set(services_raw) | set(externals)
     services = {
-        name: _service(f"services.{name}", name, spec, default_namespace, targets)
-        for name, spec in services_raw.items()
+        name: _service(f"services.{name}", name, spec, default_namespace) for name, spec in services_raw.items()
     }
-    workloads = [workload.name for service in services.values() for workload in service.workloads]
-    if duplicates := sorted({name for name in workloads if workloads.count(name) > 1}):
-        raise TopologyError(f"services: workload names must be unique in the mesh: {', '.join(duplicates)}")
+    _refuse_duplicates("app names", [service.app for service in services.values()])
+    _refuse_duplicates("workload names", [workload.name for s in services.values() for workload in s.workloads])
     ingress = tuple(
-        _edge(f"ingress[{i}]", OUTSIDE, spec, set(services_raw))
-        for i, spec in enumerate(_list("ingress", raw.get("ingress")))
+        _edge(f"ingress[{i}]", OUTSIDE, spec) for i, spec in enumerate(_list("ingress", raw.get("ingress")))
     )
     if not ingress or abs(sum(edge.calls for edge in ingress) - 1) > 1e-9:
         raise TopologyError("ingress: list the services requests enter by; their shares must add up to 1")
     topology = Topology(str(raw.get("name", "topology")), services, externals, ingress)
+    _refuse_unknown_targets(topology)
     _refuse_cycles(topology)
     return topology
 
@@ -82,7 +79,7 @@ def override_params(where: str, spec: Any, topology: Topology) -> dict[Param, fl
     for key, changes in _mapping(f"{where}.edges", spec.get("edges") or {}).items():
         at = f"{where}.edges.{key}"
         if key not in edges:
-            raise TopologyError(f"{at}: no such edge; edges are written 'source -> target': {', '.join(edges)}")
+            raise TopologyError(f"{at}: no such edge; {_edge_hint(str(key), topology, edges)}")
         _keys(at, changes, {"latency", "codes", "flags"} if edges[key].source != OUTSIDE else {"latency", "codes"})
         latency = changes.get("latency") or {}
         _keys(f"{at}.latency", latency, {"median_ms", "p99_ms", "max_ms"})
@@ -105,19 +102,21 @@ def override_params(where: str, spec: Any, topology: Topology) -> dict[Param, fl
     return params
 
 
-def _service(where: str, name: str, spec: Any, default_namespace: str, targets: set[str]) -> Service:
-    _keys(where, spec, {"port", "namespace", "workloads", "calls"}, {"port"})
+def _service(where: str, name: str, spec: Any, default_namespace: str) -> Service:
+    _keys(where, spec, {"port", "app", "namespace", "workloads", "calls"}, {"port"})
+    app = str(spec.get("app", name))
+    if app == OUTSIDE:
+        raise TopologyError(f"{where}.app: {OUTSIDE!r} means outside the mesh")
     workloads = tuple(
         _workload(f"{where}.workloads[{i}]", name, w)
         for i, w in enumerate(_list(f"{where}.workloads", spec.get("workloads")))
-    ) or (Workload(name, name, "v1", 1.0, {}),)
+    ) or (Workload(app, name, "v1", 1.0, {}),)
     calls = tuple(
-        _edge(f"{where}.calls[{i}]", name, call, targets)
-        for i, call in enumerate(_list(f"{where}.calls", spec.get("calls")))
+        _edge(f"{where}.calls[{i}]", app, call) for i, call in enumerate(_list(f"{where}.calls", spec.get("calls")))
     )
     namespace = str(spec.get("namespace", default_namespace))
     try:
-        return Service(name, namespace, _integer(f"{where}.port", spec["port"], 1, 65535), workloads, calls)
+        return Service(name, app, namespace, _integer(f"{where}.port", spec["port"], 1, 65535), workloads, calls)
     except TopologyError as error:
         raise TopologyError(f"{where}.{error}") from error
 
@@ -130,13 +129,12 @@ def _workload(where: str, service: str, spec: Any) -> Workload:
     )
 
 
-def _edge(where: str, source: str, spec: Any, targets: set[str]) -> Edge:
+def _edge(where: str, source: str, spec: Any) -> Edge:
+    """An edge from ``source``; its target is checked once every name is known (_refuse_unknown_targets)."""
     ingress = source == OUTSIDE
     optional = {"method", "path", "latency", "codes", "response_bytes"}
     optional |= {"share"} if ingress else {"calls", "flags", "timeout"}
     _keys(where, spec, optional | {"to"}, {"to", "latency"})
-    if spec["to"] not in targets:
-        raise TopologyError(f"{where}.to: {spec['to']!r} is not a service{'' if ingress else ' or external host'}")
     latency = _keys(f"{where}.latency", spec["latency"], {"median_ms", "p99_ms", "max_ms"}, {"median_ms", "p99_ms"})
     values = {name: _number(f"{where}.latency.{name}", value, 0, 3_600_000) for name, value in latency.items()}
     try:
@@ -181,6 +179,42 @@ def _flags(where: str, spec: Any) -> dict[str, float]:
     if not set(flags) <= set(FLAGS) or sum(flags.values()) > 1:
         raise TopologyError(f"{where}: shares of {', '.join(FLAGS)}, adding up to at most 1")
     return flags
+
+
+def _refuse_duplicates(what: str, names: list[str]) -> None:
+    if duplicates := sorted({name for name in names if names.count(name) > 1}):
+        raise TopologyError(f"services: {what} must be unique in the mesh: {', '.join(duplicates)}")
+
+
+def _behind(topology: Topology) -> dict[str, str]:
+    """App and workload names -> the Service they run behind (for hints in error messages)."""
+    return {name: s.name for s in topology.services.values() for name in (s.app, *(w.name for w in s.workloads))}
+
+
+def _refuse_unknown_targets(topology: Topology) -> None:
+    """Calls go to a Service or an external name (ingress: to a Service), never to an app or workload."""
+    located = [(f"ingress[{i}]", edge) for i, edge in enumerate(topology.ingress)]
+    for service in topology.services.values():
+        located += [(f"services.{service.name}.calls[{i}]", edge) for i, edge in enumerate(service.calls)]
+    behind = _behind(topology)
+    for where, edge in located:
+        ingress = edge.source == OUTSIDE
+        if edge.target in topology.services or (not ingress and edge.target in topology.externals):
+            continue
+        hint = f"; {edge.target!r} runs behind the Service {behind[edge.target]!r}" if edge.target in behind else ""
+        what = "a service" if ingress else "a service or external host"
+        raise TopologyError(f"{where}.to: {edge.target!r} is not {what}{hint}")
+
+
+def _edge_hint(key: str, topology: Topology, edges: Mapping[str, Edge]) -> str:
+    """Why ``key`` names no edge: the edge it likely means, or every edge there is."""
+    rule = "an edge is written 'caller -> callee': the calling app, the called Service or external name"
+    caller, _, callee = (part.strip() for part in key.partition("->"))
+    app_of = {name: s.app for s in topology.services.values() for name in (s.name, *(w.name for w in s.workloads))}
+    guess = f"{app_of.get(caller, caller)} -> {_behind(topology).get(callee, callee)}"
+    if guess != key and guess in edges:
+        return f"{rule}: did you mean {guess!r}?"
+    return f"{rule}: {', '.join(edges)}"
 
 
 def _refuse_cycles(topology: Topology) -> None:

@@ -3,7 +3,9 @@ Kafka broker, ingester and ClickHouse engine, evaluated by the alert service at 
 times (every 15 s of scenario time, no sleeping) and delivered to a local Slack stand-in.
 
 Expected: exactly one firing message, about staff-service -> driver-monitoring (the external
-host), naming the callers up the graph; then exactly one resolution after the recovery.
+host), naming the callers up the graph; then exactly one resolution after the recovery. The mesh
+has the course's names: callers call the Service fleetman-staff-service, which the workload
+staff-service serves, so one message needs Edgewatch to have learned that link from the data.
 """
 
 from __future__ import annotations
@@ -30,7 +32,15 @@ EXTERNAL = "2oujlno5e4.execute-api.us-east-1.amazonaws.com"
 STORY_S = 420  # quiet 30 s, degrading 15 s, outage 45-225 s, recovered after
 
 
-@pytest.mark.parametrize("fmt", ["native", "envoy"])
+ENVOY_NEEDS_THE_SERVICE_MAP = pytest.mark.xfail(
+    strict=True,
+    reason="issue #13: the decoder names an inbound Envoy line's Service after its pod's app (staff-service), "
+    "not fleetman-staff-service, so nothing links api-gateway -> fleetman-staff-service to staff-service -> "
+    "external and three alerts fire; passes once it learns Services from `authority` and request_id pairs",
+)
+
+
+@pytest.mark.parametrize("fmt", ["native", pytest.param("envoy", marks=ENVOY_NEEDS_THE_SERVICE_MAP)])
 def test_outage_fires_once_about_the_root_cause_then_resolves(
     ch: Client, slack: SlackStandIn, make_settings: Callable[..., Settings], publish: Callable[..., None],
     ingest: Callable[[Settings], Any], fmt: str,

@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from simulator.formats import FORMATS
+from simulator.formats import FORMATS, encoder
 from simulator.generate import generate
-from simulator.run import RunStats, add_arguments, main, run
+from simulator.publish import MESSAGE_MAX_BYTES, MESSAGE_MAX_RECORDS
+from simulator.run import MAX_PENDING, RunStats, add_arguments, main, run
 from simulator.scenarios import load_scenario
 
 SCENARIO = load_scenario("driver-monitoring-outage")
@@ -23,7 +24,10 @@ def test_an_unpaced_run_publishes_exactly_what_generate_yields(ch, make_settings
     stats = run(settings, SCENARIO, rate=2000, duration_s=10, seed=3, fmt=fmt, speed=math.inf, start=start)
     expected = list(generate(SCENARIO, start, start + timedelta(seconds=10), 2000, 3))
     assert (stats.records, stats.interrupted) == (len(expected), False)
-    assert stats.messages <= stats.records / 400  # many records per message
+    # Many records per message: each one full up to one of the two limits (but the last of each send).
+    size = sum(len(line) + 1 for line in map(encoder(fmt, SCENARIO.base), expected))
+    full = max(stats.records / MESSAGE_MAX_RECORDS, size / MESSAGE_MAX_BYTES)
+    assert stats.messages <= full * 1.05 + math.ceil(stats.records / MAX_PENDING)
     ingest(settings)
     assert ch.command("SELECT count() FROM dead_letters") == 0
     assert ch.command("SELECT count() FROM requests") == len(expected)

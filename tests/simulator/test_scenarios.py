@@ -41,10 +41,10 @@ def test_driver_monitoring_outage_times_out_at_1s_climbs_the_graph_and_recovers(
     to_driver_monitoring = edge("staff-service", DRIVER_MONITORING, "source")
     climb = [
         to_driver_monitoring,
-        edge("api-gateway", "staff-service", "destination"),
-        edge("api-gateway", "staff-service", "source"),
-        edge("webapp", "api-gateway", "source"),
-        edge("unknown", "webapp", "destination"),
+        edge("api-gateway", "fleetman-staff-service", "destination"),
+        edge("api-gateway", "fleetman-staff-service", "source"),
+        edge("webapp", "fleetman-api-gateway", "source"),
+        edge("unknown", "fleetman-webapp", "destination"),
     ]
     for healthy in ("quiet", "recovered"):
         for match in climb:
@@ -64,14 +64,14 @@ def test_driver_monitoring_outage_times_out_at_1s_climbs_the_graph_and_recovers(
 
 def test_canary_regression_sends_a_quarter_to_v2_which_fails_a_fifth():
     phases = by_phase(load_scenario("canary-regression"), 4)
-    served = edge("api-gateway", "position-tracker", "destination")
+    served = edge("api-gateway", "fleetman-position-tracker", "destination")
     assert {r.destination_workload for r in phases["before"] if served(r)} == {"position-tracker"}
     canary = phases["canary"]
     is_v2 = lambda r: r.destination_workload == "position-tracker-v2"  # noqa: E731
     assert 0.22 < share(canary, is_v2, of=served) < 0.28
     assert 0.17 < share(canary, failed, of=lambda r: served(r) and is_v2(r)) < 0.23
     assert share(canary, failed, of=lambda r: served(r) and not is_v2(r)) < 0.01
-    assert {r.source_workload for r in canary if r.destination_service == "queue"} == {
+    assert {r.source_workload for r in canary if r.destination_service == "fleetman-queue"} == {
         "position-tracker",
         "position-tracker-v2",
     }
@@ -79,12 +79,14 @@ def test_canary_regression_sends_a_quarter_to_v2_which_fails_a_fifth():
 
 def test_latency_creep_nears_the_2s_timeout_without_failing():
     phases = by_phase(load_scenario("latency-creep"), 13, rate=150)
-    telemetry = [r for rs in phases.values() for r in rs if r.destination_service == "vehicle-telemetry"]
+    telemetry = [r for rs in phases.values() for r in rs if r.destination_service == "fleetman-vehicle-telemetry"]
     assert not [r for r in telemetry if r.response_code in (0, 504) or r.response_flags in ("UT", "DC")]
     assert all(r.duration_ms < 2000 for r in telemetry)
 
     def p99(phase: str) -> float:
-        durations = sorted(r.duration_ms for r in phases[phase] if r.destination_service == "vehicle-telemetry")
+        durations = sorted(
+            r.duration_ms for r in phases[phase] if r.destination_service == "fleetman-vehicle-telemetry"
+        )
         return durations[int(len(durations) * 0.99)]
 
     assert p99("healthy") < 400
@@ -107,7 +109,7 @@ def test_scaled_scenarios_tell_the_same_story_faster():
 
 def test_a_ramp_moves_linearly_from_the_previous_phase():
     scenario = load_scenario("latency-creep")
-    key = "api-gateway -> vehicle-telemetry"
+    key = "api-gateway -> fleetman-vehicle-telemetry"
     latency = {
         t: next(e for e in scenario.topology_at(t).edges() if e.key == key).latency for t in (30, 60, 360, 660, 9999)
     }
