@@ -124,9 +124,10 @@ class Evaluator:
     def _render(self, notice: Notice, now: datetime) -> SlackMessage | None:
         if not notice.deliver:
             return None
+        facts = self._mesh.config.for_edge(notice.incident.edge)
         if not notice.alerts:
-            return render(notice, None, self._public_url, now)
+            return render(notice, None, self._public_url, now, facts)
         window = max(self.rules[a.rule].condition.detail_window() for a in notice.alerts if a.rule in self.rules)
         slow = all(CONDITIONS[a.condition].samples is Samples.SLOWEST for a in notice.alerts)
         details = queries.edge_details(self._client, notice.incident.edge, now, window, slow)
-        return render(notice, details, self._public_url, now)
+        return render(notice, details, self._public_url, now, facts)

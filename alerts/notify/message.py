@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 from alerts.conditions import CONDITIONS
 from alerts.model import Alert, Edge, EdgeDetails
 from alerts.notify.plan import Incident, Notice, NoticeKind
+from edgewatch.mesh.config import NO_FACTS, MeshFacts
 
 Block = dict[str, Any]
 _ICON = {"critical": ":red_circle:", "warning": ":large_orange_circle:", "info": ":large_blue_circle:"}
@@ -108,22 +109,43 @@ def _top(pairs: list[tuple[Any, int]], limit: int = 4) -> str:
     return ", ".join(f"`{key}` ×{count:,}" for key, count in pairs[:limit]) or "none"
 
 
-def render(notice: Notice, details: EdgeDetails | None, public_url: str, now: datetime) -> SlackMessage:
-    """The Slack message for ``notice``; ``details`` about the root edge (None for resolved).
+def render(notice: Notice, details: EdgeDetails | None, public_url: str, now: datetime,
+           facts: MeshFacts = NO_FACTS) -> SlackMessage:
+    """The Slack message for ``notice``; ``details`` about the root edge (None for resolved),
+    ``facts`` what the mesh's config says about it (its ServiceEntry, timeout, retries).
 
     A firing or reminder message is posted as it is. An update is the short note saying who
     joined, to post as a reply to the incident's message, with ``edit``: that message as it
     reads now. A resolved message carries ``edit`` too: the incident's message marked resolved.
     """
     if notice.kind is NoticeKind.RESOLVED:
-        return replace(_resolved(notice, now), edit=_resolved_incident(notice, now))
+        return replace(_resolved(notice, now), edit=_resolved_incident(notice, now, facts))
     if notice.kind is NoticeKind.UPDATE:
-        return replace(_update_note(notice, public_url), edit=_incident(notice, details, public_url, now), reply=True)
-    return _incident(notice, details, public_url, now)
+        return replace(_update_note(notice, public_url), edit=_incident(notice, details, public_url, now, facts),
+                       reply=True)
+    return _incident(notice, details, public_url, now, facts)
 
 
-def _where(edge: Edge) -> str:
-    return "an external host (outside the mesh)" if edge.external else f"a {edge.destination_kind} in the mesh"
+def _where(edge: Edge, facts: MeshFacts) -> str:
+    """What the destination is: ``an external host (ServiceEntry `x`, MESH_EXTERNAL)`` ..."""
+    declared = f"ServiceEntry `{escape(facts.service_entry)}`, {facts.location}" if facts.service_entry else ""
+    if edge.external:
+        return f"an external host ({declared or 'outside the mesh'})"
+    return f"a {edge.destination_kind} in the mesh" + (f" ({declared})" if declared else "")
+
+
+def _mesh_field(facts: MeshFacts) -> list[str]:
+    """The message field of the mesh's config about the edge: timeout and retries (none when unset)."""
+    parts = []
+    if facts.timeout_ms is not None:
+        parts.append(f"timeout {facts.timeout_ms:,} ms")
+    if facts.retries is not None and facts.retries.attempts:
+        per_try = f" of {facts.retries.per_try_timeout_ms:,} ms" if facts.retries.per_try_timeout_ms else ""
+        parts.append(f"{facts.retries.attempts} retries{per_try}")
+    if not parts:
+        return []
+    source = f" (VirtualService `{escape(facts.virtual_service)}`)" if facts.virtual_service else ""
+    return [f"*Mesh config*\n{', '.join(parts)}{source}"]
 
 
 def _title(kind: NoticeKind, incident: Incident, icon: str | None = None) -> str:
@@ -148,14 +170,15 @@ def _resolved(notice: Notice, now: datetime) -> SlackMessage:
     return SlackMessage(text, [_header(_title(NoticeKind.RESOLVED, incident)), _section(body)])
 
 
-def _resolved_incident(notice: Notice, now: datetime) -> SlackMessage:
+def _resolved_incident(notice: Notice, now: datetime, mesh: MeshFacts) -> SlackMessage:
     """The incident's message once it resolved: what was wrong, for how long, who it hit."""
     incident = notice.incident
     edge = incident.edge
     text, facts = _resolved_text(incident, now)
     blocks = [
         _header(_title(NoticeKind.RESOLVED, incident, icon=":white_check_mark:")),
-        _section(f"*Root cause:* `{escape(edge.label)}`, {_where(edge)}: healthy again since {_when(now)}.\n{facts}"),
+        _section(f"*Root cause:* `{escape(edge.label)}`, {_where(edge, mesh)}: healthy again since {_when(now)}."
+                 f"\n{facts}"),
     ]
     if incident.affected:
         callers = sorted({e.source for e in incident.affected})
@@ -204,7 +227,8 @@ def _caller_lines(affected: Iterable[Alert], new: Collection[Edge] = ()) -> list
     ]
 
 
-def _incident(notice: Notice, details: EdgeDetails | None, public_url: str, now: datetime) -> SlackMessage:
+def _incident(notice: Notice, details: EdgeDetails | None, public_url: str, now: datetime,
+              facts: MeshFacts) -> SlackMessage:
     """The full message: root cause, values, details, affected callers (newcomers marked)."""
     incident = notice.incident
     edge = incident.edge
@@ -213,7 +237,7 @@ def _incident(notice: Notice, details: EdgeDetails | None, public_url: str, now:
     text = f"{_TITLE[shown]} [{incident.severity}] {edge.label}: " + "; ".join(describe(a) for a in notice.alerts)
     blocks = [
         _header(_title(shown, incident)),
-        _section(f"*Root cause:* `{escape(edge.label)}`, {_where(edge)}.\n{causes}"),
+        _section(f"*Root cause:* `{escape(edge.label)}`, {_where(edge, facts)}.\n{causes}"),
     ]
     since = min(a.active_since for a in notice.alerts)
     fields = [
@@ -222,6 +246,7 @@ def _incident(notice: Notice, details: EdgeDetails | None, public_url: str, now:
         f"{escape(edge.destination_namespace or '-')}/{escape(edge.destination)}",
         f"*Destination*\n{'external host' if edge.external else edge.destination_kind}",
         f"*Since*\n{_when(since)}",
+        *_mesh_field(facts),
     ]
     if details is not None:
         fields += [

@@ -11,6 +11,8 @@ from alerts.model import Alert, Edge, EdgeDetails, Status
 from alerts.notify.message import SlackMessage, describe, drilldown_url, render
 from alerts.notify.plan import Notice, NoticeKind, plan
 from alerts.rootcause import attribute
+from edgewatch.mesh.config import MeshFacts
+from edgewatch.mesh.objects import Retries
 from edgewatch.services import ServiceMap
 from tests.alerts.records import STAFF_EXTERNAL, WEBAPP
 
@@ -46,6 +48,18 @@ def test_firing_message_names_root_external_values_callers_and_drilldown() -> No
         "https://edgewatch.example.com/api/v1/requests?source=staff-service&"
         "destination=2oujlno5e4.execute-api.us-east-1.amazonaws.com&limit=100&status=timeout"
     ) in blob
+
+
+def test_the_mesh_config_names_the_service_entry_and_the_timeout() -> None:
+    notice = plan(attribute([CALLER, ROOT], ServiceMap([])), set(), {}, {}, T0)[0]
+    facts = MeshFacts(service_entry="fleetman-driver-monitoring", service_entry_namespace="default",
+                      location="MESH_EXTERNAL", timeout_ms=1000, retries=Retries(2, 400),
+                      virtual_service="default/fleetman-driver-monitoring")
+    blob = json.dumps(render(notice, DETAILS, "http://x", T0, facts).blocks, ensure_ascii=False)
+    assert "an external host (ServiceEntry `fleetman-driver-monitoring`, MESH_EXTERNAL)" in blob
+    assert ("*Mesh config*\\ntimeout 1,000 ms, 2 retries of 400 ms "
+            "(VirtualService `default/fleetman-driver-monitoring`)") in blob
+    assert "Mesh config" not in json.dumps(firing_message().blocks)  # nothing configured: no field
 
 
 def test_resolved_message() -> None:
