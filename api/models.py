@@ -78,6 +78,8 @@ class AlertOut(AlertFields):
     root_causes: list[AlertRef] = Field(description="The alerts this one is a symptom of; empty for a root cause.")
     affected: list[AlertRef] = Field(description="Alerts explained by this one (its affected callers).")
     silenced: bool
+    service_entry: str | None = Field(default=None, description="The ServiceEntry declaring the destination host.")
+    location: str | None = Field(default=None, description="That ServiceEntry's location (MESH_EXTERNAL...).")
 
 
 class EventOut(BaseModel):

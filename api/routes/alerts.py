@@ -15,40 +15,47 @@ from pydantic import AwareDatetime
 from alerts import store
 from alerts.model import Alert
 from alerts.silences import load_silences, silenced_ids
-from api.deps import ClientDep, NowDep
+from api.deps import ClientDep, MeshDep, NowDep
 from api.models import AlertOut, AlertRef, EventOut
 from api.routes import API_PREFIX
+from edgewatch.mesh.config import MeshConfig
 
 router = APIRouter(prefix=API_PREFIX, tags=["alerts"])
 
 
-def _alert_out(alert: Alert, by_id: dict[str, Alert], silenced: set[str], status: str | None = None) -> AlertOut:
-    """``alert`` with the alerts it names (``by_id``: the alerts shown with it), ``status`` overriding its own."""
+def _alert_out(alert: Alert, by_id: dict[str, Alert], silenced: set[str], mesh: MeshConfig,
+               status: str | None = None) -> AlertOut:
+    """``alert`` with the alerts it names (``by_id``: the alerts shown with it), ``status`` overriding
+    its own, and what the mesh's config says about its destination."""
+    facts = mesh.for_edge(alert.edge)
     return AlertOut.of(
         alert,
         status=status or str(alert.status),
         root_causes=[AlertRef.of(by_id[r]) for r in alert.root_causes if r in by_id],
         affected=[AlertRef.of(a) for a in by_id.values() if alert.id in a.root_causes],
         silenced=alert.id in silenced,
+        service_entry=facts.service_entry,
+        location=facts.location,
     )
 
 
 @router.get("/alerts", response_model=dict[str, list[AlertOut]])
 def list_alerts(
-    client: ClientDep, now: NowDep, state: Annotated[Literal["pending", "firing"] | None, Query()] = None
+    client: ClientDep, now: NowDep, mesh: MeshDep, state: Annotated[Literal["pending", "firing"] | None, Query()] = None
 ) -> dict[str, list[AlertOut]]:
     """Pending and firing alerts as of the last evaluation, with root causes and affected callers."""
     alerts = store.load_alerts(client)
     by_id = {a.id: a for a in alerts}
     silenced = silenced_ids(alerts, load_silences(client, now), now)
     shown = [a for a in alerts if state is None or a.status == state]
-    return {"alerts": [_alert_out(a, by_id, silenced) for a in shown]}
+    return {"alerts": [_alert_out(a, by_id, silenced, mesh) for a in shown]}
 
 
 @router.get("/alerts/history", response_model=dict[str, list[EventOut]])
 def alert_history(
     client: ClientDep,
     now: NowDep,
+    mesh: MeshDep,
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
     rule: str | None = None,
@@ -60,6 +67,6 @@ def alert_history(
     until = until or now
     since = since or until - timedelta(days=1)
     events = store.load_events(client, since, until, rule, source, destination, limit)
-    out = [EventOut(at=e.at, event=str(e.kind), alert=_alert_out(e.alert, {}, set(), status=str(e.kind)))
+    out = [EventOut(at=e.at, event=str(e.kind), alert=_alert_out(e.alert, {}, set(), mesh, status=str(e.kind)))
            for e in events]
     return {"events": out}

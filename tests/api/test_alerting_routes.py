@@ -129,7 +129,8 @@ def test_bad_backtests_are_refused(api: TestClient, rule: object, step: str, mes
 # api/domain.py derived them from Alert, Silence and Episode): a renamed domain field fails here.
 ALERT_KEYS = {"id", "rule", "condition", "severity", "status", "source", "source_namespace", "destination",
               "destination_namespace", "destination_kind", "value", "threshold", "requests", "active_since",
-              "fired_at", "root_causes", "affected", "silenced"}
+              "fired_at", "root_causes", "affected", "silenced",
+              "service_entry", "location"}  # added by #13: what the mesh's config says about the destination
 ALERT_REF_KEYS = {"id", "rule", "source", "destination"}
 EVENT_KEYS = {"at", "event", "alert"}
 SILENCE_KEYS = {"id", "rule", "source", "destination", "starts_at", "ends_at", "comment", "created_by", "created_at",

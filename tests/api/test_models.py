@@ -88,6 +88,11 @@ def typed(name: str, kind: str) -> dict[str, Any]:
     return {"title": name.replace("_", " ").title(), "type": kind}
 
 
+def optional_text(name: str, description: str) -> dict[str, Any]:
+    return {"anyOf": [{"type": "string"}, {"type": "null"}], "description": description,
+            "title": name.replace("_", " ").title()}
+
+
 def moment(name: str, optional: bool = False) -> dict[str, Any]:
     title = name.replace("_", " ").title()
     if optional:
@@ -113,6 +118,9 @@ SCHEMAS = {
         "root_causes": refs("root_causes", "The alerts this one is a symptom of; empty for a root cause."),
         "affected": refs("affected", "Alerts explained by this one (its affected callers)."),
         "silenced": typed("silenced", "boolean"),
+        # added since (#13), optional: the mesh config's ServiceEntry of the destination
+        "service_entry": optional_text("service_entry", "The ServiceEntry declaring the destination host."),
+        "location": optional_text("location", "That ServiceEntry's location (MESH_EXTERNAL...)."),
     },
     "SilenceOut": {
         **{name: text(name) for name in ("id", "rule", "source", "destination")},
