@@ -67,6 +67,22 @@ def test_a_folder_in_use_is_refused_with_what_to_do(ch: Client, ch_url: str) -> 
 
 
 @pytest.mark.clickhouse
+@pytest.mark.parametrize("command", ["api", "alerts"])
+def test_a_broken_mesh_config_at_start_stops_with_the_file_and_the_problem(
+    command: str, ch: Client, ch_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    broken = tmp_path / "mesh.yaml"
+    broken.write_text("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: x}\n"
+                      "spec: {hosts: [x], http: [{timeout: soon}]}\n")
+    monkeypatch.setenv("EDGEWATCH_CLICKHOUSE_URL", ch_url)
+    monkeypatch.setenv("EDGEWATCH_MESH_CONFIG", str(broken))
+    assert main([command]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("edgewatch: EDGEWATCH_MESH_CONFIG: ") and str(broken) in error and "timeout" in error
+
+
+@pytest.mark.clickhouse
 def test_alerts_command_migrates_starts_and_stops(ch: Client, ch_url: str) -> None:
     threads = set(threading.enumerate())
     stop = StopRequest()
