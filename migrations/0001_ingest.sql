@@ -4,8 +4,10 @@
 -- `ingest_lines` (topic, partition, offset, one line of the message) and inserts a whole
 -- batch at once. Materialized views decode those lines inside ClickHouse, at the engine's
 -- own parsing speed, and route every line either to `requests` or to `dead_letters` with the
--- reason. docs/records.md documents the formats; tests/ingest/test_decode.py holds a
--- table-driven test for every rule below.
+-- reason. docs/records.md documents the formats, and its "Field by field" table is the
+-- decoder below; tests/ingest/test_decode.py has a case for every format and malformed record,
+-- tests/ingest/test_decode_rules.py one for every cell of that table. The `requests` and
+-- `ingest_decoded` columns are edgewatch/record.py's fields (tests/test_record_fields.py).
 
 CREATE TABLE IF NOT EXISTS requests
 (
