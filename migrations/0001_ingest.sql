@@ -140,10 +140,8 @@ ENGINE = Null;
 --   3. one block per field, where the formats differ written as
 --          multiIf(native, <native record>, outbound, <Envoy outbound>, <Envoy inbound>)
 --      with the fallback inside each branch;
---   4. why a record is refused: one line per reason, in the order of docs/records.md's
---      "Why a record is dead-lettered" (the first that applies wins).
--- Branches of multiIf run only for the rows that take them, so a fact needed by one branch
--- alone (host_labels) costs nothing elsewhere: keep it inside the branch.
+--   4. why a record is refused: one line per reason of docs/records.md's "Why a record is
+--      dead-lettered"; the first that applies wins.
 CREATE MATERIALIZED VIEW IF NOT EXISTS ingest_decode_records_mv TO ingest_decoded AS
 WITH
     -- 1. Parse. Every key either format may carry, once; numbers arrive as their text.
