@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import random
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 DROP = object()
@@ -45,9 +46,26 @@ ISTIO_DEFAULT_KEYS = (
 STAFF_SERVICE_CLUSTER = "outbound|8080||fleetman-staff-service.default.svc.cluster.local"
 DRIVER_MONITORING = "2oujlno5e4.execute-api.us-east-1.amazonaws.com"
 REQUEST_ID = "0f8b3c52-6a5e-4d8e-9a47-2f1f5a3c9e01"
-START_TIME = "2026-11-26T08:00:01.123Z"
-START_TIME_ROW = "2026-11-26 08:00:01.123"
-"""START_TIME as ``toString`` of the stored ``timestamp`` writes it."""
+CALL_START = datetime.now(UTC).replace(microsecond=123_000) - timedelta(hours=1)
+"""When the call of these lines started: an hour ago, well inside the raw rows' retention."""
+
+
+def envoy_time(moment: datetime) -> str:
+    """%START_TIME% as Envoy writes it: RFC 3339, milliseconds, Z."""
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+
+
+def row_time(moment: datetime) -> str:
+    """A moment as ``toString`` of a stored ``timestamp`` writes it."""
+    return f"{moment:%Y-%m-%d %H:%M:%S}.{moment.microsecond // 1000:03d}"
+
+
+START_TIME = envoy_time(CALL_START)
+START_TIME_ROW = row_time(CALL_START)
+CALLEE_START = CALL_START + timedelta(milliseconds=1)
+"""The callee's proxy sees the request a millisecond later."""
+SHIPPED_AT = CALL_START + timedelta(microseconds=2_811)
+"""When Fluent Bit read the caller's line."""
 
 
 def pod(workload: str, template_hash: str, suffix: str, *, namespace: str = "default", version: str = "safe",
@@ -109,7 +127,7 @@ def outbound(**changes: Any) -> dict[str, Any]:
 def inbound(**changes: Any) -> dict[str, Any]:
     """The callee's line (staff-service's proxy) of the same call: the cluster names no Service."""
     return _line({
-        "start_time": "2026-11-26T08:00:01.124Z", "route_name": "default", "method": "GET",
+        "start_time": envoy_time(CALLEE_START), "route_name": "default", "method": "GET",
         "path": "/vehicles/driver/City%20Truck", "protocol": "HTTP/1.1", "response_code": 200,
         "response_flags": "-", "response_code_details": "via_upstream", "connection_termination_details": None,
         "bytes_received": 0, "bytes_sent": 1432, "duration": 85, "upstream_service_time": "84",
@@ -186,15 +204,20 @@ def ingress(**changes: Any) -> dict[str, Any]:
 def fluent_bit(line: dict[str, Any], kubernetes: dict[str, Any], **beside: Any) -> str:
     """Fluent Bit's record of a proxy's line (no Merge_Log): the line as a string under ``log``,
     newline included, beside the stream, the time, the pod and ``beside`` (keys a pipeline adds)."""
-    record = {"log": json.dumps(line) + "\n", "stream": "stdout", "time": "2026-11-26T08:00:01.125811694Z",
-              "kubernetes": kubernetes, "@timestamp": 1795680001.125811, **beside}
+    record = {"log": json.dumps(line) + "\n", "stream": "stdout", "time": _shipper_time(),
+              "kubernetes": kubernetes, "@timestamp": SHIPPED_AT.timestamp(), **beside}
     return json.dumps(record)
 
 
 def merged(line: dict[str, Any], kubernetes: dict[str, Any], **beside: Any) -> str:
     """Fluent Bit's record with Merge_Log on and Keep_Log off: the line's keys at the top level."""
-    return json.dumps({**line, "stream": "stdout", "time": "2026-11-26T08:00:01.125811694Z",
-                       "kubernetes": kubernetes, "@timestamp": 1795680001.125811, **beside})
+    return json.dumps({**line, "stream": "stdout", "time": _shipper_time(),
+                       "kubernetes": kubernetes, "@timestamp": SHIPPED_AT.timestamp(), **beside})
+
+
+def _shipper_time() -> str:
+    """The container runtime's time of the line, in nanoseconds, as Fluent Bit keeps it."""
+    return f"{SHIPPED_AT:%Y-%m-%dT%H:%M:%S}.{SHIPPED_AT.microsecond:06d}694Z"
 
 
 def bare(line: dict[str, Any]) -> str:

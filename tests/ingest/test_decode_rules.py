@@ -10,6 +10,7 @@ Case ids read ``field | format | rule``, in the table's order.
 from __future__ import annotations
 
 import json
+from datetime import timedelta, timezone
 from typing import Any
 
 import pytest
@@ -19,6 +20,8 @@ from edgewatch.clickhouse import connect
 from ingest.framing import frame_message
 from tests.ingest.istio_lines import (
     API_GATEWAY_POD,
+    CALL_START,
+    CALLEE_START,
     DRIVER_MONITORING,
     DROP,
     INGRESS_GATEWAY_POD,
@@ -27,6 +30,7 @@ from tests.ingest.istio_lines import (
     START_TIME_ROW,
     bare,
     blackhole,
+    envoy_time,
     external,
     fluent_bit,
     inbound,
@@ -37,6 +41,7 @@ from tests.ingest.istio_lines import (
     outbound,
     passthrough,
     pod,
+    row_time,
 )
 from tests.ingest.test_decode import decode
 
@@ -44,7 +49,7 @@ pytestmark = pytest.mark.clickhouse
 
 
 def native(**fields: Any) -> str:
-    record = {"timestamp": "2026-11-26T08:00:00.250Z", "destination_service": "fleetman-staff-service",
+    record = {"timestamp": envoy_time(CALL_START), "destination_service": "fleetman-staff-service",
               "response_code": 200, "duration_ms": 12.5, **fields}
     return json.dumps({key: value for key, value in record.items() if value is not DROP})
 
@@ -57,12 +62,13 @@ APP_LABEL_ONLY = pod("position-tracker", "8b6c4d9f7", "t5r3e", labels={"app": "p
 
 STORED: list[tuple[str, str, dict[str, Any]]] = [
     # timestamp
-    ("timestamp | native | timestamp, RFC 3339", native(timestamp="2026-11-26T09:00:00.250+01:00"),
-     {"ts": "2026-11-26 08:00:00.250"}),
-    ("timestamp | native | timestamp, epoch milliseconds", native(timestamp=1795680000250),
-     {"ts": "2026-11-26 08:00:00.250"}),
+    ("timestamp | native | timestamp, RFC 3339",
+     native(timestamp=CALL_START.astimezone(timezone(timedelta(hours=1))).isoformat(timespec="milliseconds")),
+     {"ts": START_TIME_ROW}),
+    ("timestamp | native | timestamp, epoch milliseconds", native(timestamp=round(CALL_START.timestamp() * 1000)),
+     {"ts": START_TIME_ROW}),
     ("timestamp | outbound | start_time", CALLER, {"ts": START_TIME_ROW}),
-    ("timestamp | inbound | start_time", CALLEE, {"ts": "2026-11-26 08:00:01.124"}),
+    ("timestamp | inbound | start_time", CALLEE, {"ts": row_time(CALLEE_START)}),
     # source_workload
     ("source_workload | native | source_workload", native(source_workload="webapp"), {"source_workload": "webapp"}),
     ("source_workload | native | fallback unknown", native(), {"source_workload": "unknown"}),
