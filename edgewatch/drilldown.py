@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from clickhouse_connect.driver.client import Client
 from pydantic import BaseModel
@@ -41,7 +41,14 @@ def status_condition(status: str) -> StatusCondition:
 
 
 class CallRecord(BaseModel):
-    """One call as its counted report has it."""
+    """One call as its counted report has it: fields of the request record
+    (:data:`edgewatch.record.REQUEST_FIELDS`), in the record's order, three of them under the
+    API's names (``RECORD_NAMES``: the edge's ``source`` and ``destination``, and ``time``)."""
+
+    RECORD_NAMES: ClassVar[dict[str, str]] = {
+        "time": "timestamp", "source": "source_workload", "destination": "destination_service",
+    }
+    """API name -> the record field it holds; the other fields keep the record's names."""
 
     time: datetime
     source: str
@@ -59,6 +66,10 @@ class CallRecord(BaseModel):
     trace_id: str
 
 
+_CALL_COLUMNS = ", ".join(CallRecord.RECORD_NAMES.get(name, name) for name in list(CallRecord.model_fields)[1:])
+"""The columns after ``time``, in CallRecord's order."""
+
+
 def recent_calls(
     client: Client, span: TimeRange, filters: EdgeFilter = ALL_EDGES, status: StatusCondition | None = None,
     limit: int = 100,
@@ -70,9 +81,7 @@ def recent_calls(
     condition, status_params = status if status is not None else ("1", {})
     params.update(status_params, limit=limit, **range_params(span.start, span.end))
     rows = client.query(
-        f"""SELECT toUnixTimestamp64Milli(timestamp), source_workload, source_namespace, destination_service,
-                   destination_namespace, destination_kind, reporter, method, path, code, flags, duration_ms,
-                   request_id, trace_id
+        f"""SELECT toUnixTimestamp64Milli(timestamp), {_CALL_COLUMNS}
             FROM {CALL_ROWS % counted_once(where)}
             WHERE {condition}
             ORDER BY timestamp DESC, request_id

@@ -4,8 +4,10 @@
 -- `ingest_lines` (topic, partition, offset, one line of the message) and inserts a whole
 -- batch at once. Materialized views decode those lines inside ClickHouse, at the engine's
 -- own parsing speed, and route every line either to `requests` or to `dead_letters` with the
--- reason. docs/records.md documents the formats; tests/ingest/test_decode.py holds a
--- table-driven test for every rule below.
+-- reason. docs/records.md documents the formats, and its "Field by field" table is the
+-- decoder below; tests/ingest/test_decode.py has a case for every format and malformed record,
+-- tests/ingest/test_decode_rules.py one for every cell of that table. The `requests` and
+-- `ingest_decoded` columns are edgewatch/record.py's fields (tests/test_record_fields.py).
 
 CREATE TABLE IF NOT EXISTS requests
 (
@@ -130,10 +132,20 @@ CREATE TABLE IF NOT EXISTS ingest_records
 )
 ENGINE = Null;
 
+-- The decoder: a record in; its fields, or why it is refused, out. It reads as the table of
+-- docs/records.md ("Field by field"), in the order of edgewatch/record.py:
+--   1. parse the record once, and what a log shipper put around it;
+--   2. the facts the rules share: the format, which end of the call an Envoy line reports,
+--      the pod that wrote it, the host it names;
+--   3. one block per field, where the formats differ written as
+--          multiIf(native, <native record>, outbound, <Envoy outbound>, <Envoy inbound>)
+--      with the fallback inside each branch;
+--   4. why a record is refused: one line per reason of docs/records.md's "Why a record is
+--      dead-lettered"; the first that applies wins.
 CREATE MATERIALIZED VIEW IF NOT EXISTS ingest_decode_records_mv TO ingest_decoded AS
 WITH
-    -- Every field either format may carry, parsed once. Numbers arrive as their text.
-    'Tuple(timestamp Nullable(String), start_time Nullable(String),
+    -- 1. Parse. Every key either format may carry, once; numbers arrive as their text.
+    JSONExtract(record, 'Tuple(timestamp Nullable(String), start_time Nullable(String),
            source_workload Nullable(String), source_namespace Nullable(String),
            destination_service Nullable(String), destination_namespace Nullable(String),
            destination_workload Nullable(String), destination_kind Nullable(String),
@@ -144,116 +156,127 @@ WITH
            request_id Nullable(String), trace_id Nullable(String),
            bytes_sent Nullable(String), bytes_received Nullable(String),
            upstream_cluster Nullable(String), authority Nullable(String),
-           kubernetes Nullable(String))' AS record_type,
-    JSONExtract(record, record_type) AS r,
-    -- what a log shipper added around a `log` record (nothing for other records)
+           kubernetes Nullable(String))') AS r,
+    -- The keys a shipper sets beside a record: the wrapper's when the record came from its `log`
+    -- string (Fluent Bit), else the record's own.
     JSONExtract(wrapper, 'Tuple(source_workload Nullable(String), source_namespace Nullable(String),
                                destination_workload Nullable(String), kubernetes Nullable(String))') AS w,
-    if(wrapper = '', r.source_workload, w.source_workload) AS outer_source_workload,
-    if(wrapper = '', r.source_namespace, w.source_namespace) AS outer_source_namespace,
-    if(wrapper = '', r.destination_workload, w.destination_workload) AS outer_destination_workload,
+    if(wrapper = '', r.source_workload, w.source_workload)                      AS shipper_source_workload,
+    if(wrapper = '', r.source_namespace, w.source_namespace)                    AS shipper_source_namespace,
+    if(wrapper = '', r.destination_workload, w.destination_workload)            AS shipper_destination_workload,
     JSONExtract(ifNull(if(wrapper = '', r.kubernetes, w.kubernetes), '{}'),
-                'Tuple(namespace_name Nullable(String), labels Map(String, String))') AS k,
+                'Tuple(namespace_name Nullable(String), labels Map(String, String))') AS pod,
 
-    -- Which format: Envoy access-log fields win, then Edgewatch's own record.
-    (r.upstream_cluster IS NOT NULL OR r.start_time IS NOT NULL) AS is_envoy,
-    (NOT is_envoy AND r.destination_service IS NOT NULL) AS is_native,
-
-    -- Envoy: the pod that wrote the line, as the log shipper describes it.
-    coalesce(nullIf(k.labels['service.istio.io/canonical-name'], ''), nullIf(k.labels['app'], '')) AS pod_workload,
-    nullIf(k.namespace_name, '') AS pod_namespace,
-    -- Envoy: outbound|9080|v2|reviews.default.svc.cluster.local -> direction and host.
-    splitByChar('|', ifNull(r.upstream_cluster, '')) AS cluster,
-    (cluster[1] = 'inbound' OR r.upstream_cluster = 'InboundPassthroughCluster') AS inbound,
+    -- 2. Shared facts.
+    -- The format: Envoy access-log keys win, then Edgewatch's own record; neither is refused.
+    (r.upstream_cluster IS NOT NULL OR r.start_time IS NOT NULL)                AS envoy,
+    (NOT envoy AND r.destination_service IS NOT NULL)                           AS native,
+    -- outbound|9080|v2|reviews.default.svc.cluster.local, inbound|8080||, or a special cluster.
+    splitByChar('|', ifNull(r.upstream_cluster, ''))                            AS cluster,
+    (cluster[1] = 'inbound' OR ifNull(r.upstream_cluster, '') = 'InboundPassthroughCluster') AS inbound,  -- the callee's report
+    (envoy AND NOT inbound)                                                     AS outbound,  -- the caller's report
     (r.upstream_cluster IN ('PassthroughCluster', 'BlackHoleCluster')
-        OR ifNull(r.upstream_cluster, '-') = '-') AS unknown_upstream,
-    splitByChar(':', ifNull(r.authority, ''))[1] AS authority_host,
-    if(cluster[1] = 'outbound' AND length(cluster) >= 4, cluster[4], authority_host) AS upstream_host,
-    -- name.namespace.svc[.cluster.local] is a Service in the mesh; a bare name too.
-    match(upstream_host, '^[^.]+\\.[^.]+\\.svc(\\.|$)') AS host_is_service,
-    splitByChar('.', upstream_host) AS host_labels,
-    multiIf(inbound, 'service', unknown_upstream, 'unknown',
-            host_is_service OR (upstream_host != '' AND position(upstream_host, '.') = 0), 'service',
-            'external') AS envoy_kind,
+        OR ifNull(r.upstream_cluster, '-') = '-')                               AS no_mesh_destination,
+    -- The pod that wrote an Envoy line, as the shipper's `kubernetes` object describes it.
+    coalesce(nullIf(pod.labels['service.istio.io/canonical-name'], ''), nullIf(pod.labels['app'], '')) AS pod_workload,
+    nullIf(pod.namespace_name, '')                                              AS pod_namespace,
+    -- The host an Envoy line names: an outbound cluster's HOST, else `authority` without its port.
+    if(cluster[1] = 'outbound' AND length(cluster) >= 4, cluster[4],
+       splitByChar(':', ifNull(r.authority, ''))[1])                            AS host,
+    -- NAME.NAMESPACE.svc[.cluster.local] names a Service of the mesh, and so does a bare NAME.
+    match(host, '^[^.]+\\.[^.]+\\.svc(\\.|$)')                                  AS host_is_qualified,
+    (host_is_qualified OR (host != '' AND position(host, '.') = 0))             AS host_is_service,
+    splitByChar('.', host)                                                      AS host_labels,
+    if(host_is_qualified, host_labels[1], host)                                 AS host_service,    -- NAME, or the host
+    if(host_is_qualified, host_labels[2], '')                                   AS host_namespace,  -- NAMESPACE, or ''
 
-    -- Fields of the record, whichever format it came in.
-    if(is_envoy, r.start_time, r.timestamp) AS ts_text,
-    multiIf(ts_text IS NULL, NULL,
-            match(ts_text, '^[0-9]+(\\.[0-9]+)?$'),
-            fromUnixTimestamp64Milli(toInt64(toFloat64OrZero(ts_text)), 'UTC'),
-            parseDateTime64BestEffortOrNull(ts_text, 3, 'UTC')) AS ts,
-    if(is_envoy, r.duration, r.duration_ms) AS duration_text,
-    toFloat64OrNull(duration_text) AS duration,
-    toUInt16OrNull(r.response_code) AS code,
-    multiIf(is_native, ifNull(r.destination_kind, 'service'), envoy_kind) AS kind,
-    multiIf(is_native, ifNull(r.reporter, 'source'), inbound, 'destination', 'source') AS reporter_value,
-    toUInt8OrNull(r.grpc_status) AS grpc
+    -- 3. The fields.
+    -- timestamp: `timestamp` | `start_time` | `start_time`: RFC 3339, or epoch milliseconds.
+    if(envoy, r.start_time, r.timestamp)                                        AS timestamp_text,
+    multiIf(timestamp_text IS NULL, NULL,
+            match(timestamp_text, '^[0-9]+(\\.[0-9]+)?$'),
+            fromUnixTimestamp64Milli(toInt64(toFloat64OrZero(timestamp_text)), 'UTC'),
+            parseDateTime64BestEffortOrNull(timestamp_text, 3, 'UTC'))          AS timestamp,
 
-SELECT
-    topic,
-    partition,
-    offset,
-    if(error = '', '', if(wrapper = '', record, wrapper)) AS doc,  -- only dead letters need the record as received
+    multiIf(native,   ifNull(r.source_workload, 'unknown'),
+            outbound, coalesce(shipper_source_workload, pod_workload, 'unknown'),
+                      ifNull(shipper_source_workload, 'unknown'))               AS source_workload,
+
+    multiIf(native,   ifNull(r.source_namespace, ''),
+            outbound, coalesce(shipper_source_namespace, pod_namespace, ''),
+                      ifNull(shipper_source_namespace, ''))                     AS source_namespace,
+
+    multiIf(native,   ifNull(r.destination_service, ''),
+            outbound, if(no_mesh_destination, coalesce(nullIf(host, ''), r.upstream_cluster, 'unknown'), host_service),
+                      coalesce(pod_workload, shipper_destination_workload, nullIf(host_service, ''), 'unknown'))
+                                                                                AS destination_service,
+
+    multiIf(native,   ifNull(r.destination_namespace, ''),
+            outbound, host_namespace,
+                      coalesce(pod_namespace, nullIf(host_namespace, ''), ''))  AS destination_namespace,
+
+    multiIf(native,   ifNull(r.destination_workload, ''),
+            outbound, '',
+                      coalesce(pod_workload, shipper_destination_workload, '')) AS destination_workload,
+
+    multiIf(native,   ifNull(r.destination_kind, 'service'),
+            outbound, multiIf(no_mesh_destination, 'unknown', host_is_service, 'service', 'external'),
+                      'service')                                                AS destination_kind,
+
+    multiIf(native,   ifNull(r.reporter, 'source'),
+            outbound, 'source',
+                      'destination')                                            AS reporter,
+
+    -- The same in every format.
+    coalesce(r.request_protocol, r.protocol, '')                                AS request_protocol,
+    ifNull(r.method, '')                                                        AS method,
+    ifNull(r.path, '')                                                          AS path,
+    toUInt16OrNull(r.response_code)                                             AS response_code,
+    toUInt8OrNull(r.grpc_status)                                                AS grpc_status,
+    if(ifNull(r.response_flags, '') = '', '-', r.response_flags)                AS response_flags,
+    -- duration_ms: `duration_ms` | `duration` | `duration`.
+    if(envoy, r.duration, r.duration_ms)                                        AS duration_text,
+    toFloat64OrNull(duration_text)                                              AS duration_ms,
+    ifNull(r.request_id, '')                                                    AS request_id,
+    ifNull(r.trace_id, '')                                                      AS trace_id,
+    toUInt64OrZero(ifNull(r.bytes_sent, ''))                                    AS bytes_sent,
+    toUInt64OrZero(ifNull(r.bytes_received, ''))                                AS bytes_received,
+
+    -- 4. Why a record is refused ('' when it is not).
+    if(envoy, 'start_time', 'timestamp')                                        AS timestamp_key,
+    if(envoy, 'duration', 'duration_ms')                                        AS duration_key,
     multiIf(
-        NOT (is_envoy OR is_native) AND NOT isValidJSON(record), 'invalid JSON',
-        NOT (is_envoy OR is_native) AND JSONType(record) != 'Object', 'not a JSON object',
-        NOT (is_envoy OR is_native),
+        NOT (envoy OR native) AND NOT isValidJSON(record), 'invalid JSON',
+        NOT (envoy OR native) AND JSONType(record) != 'Object', 'not a JSON object',
+        NOT (envoy OR native),
             'unknown record format: expected destination_service (Edgewatch record) '
             || 'or start_time/upstream_cluster (Envoy access log)',
-        ts_text IS NULL, 'missing required field: ' || if(is_envoy, 'start_time', 'timestamp'),
-        ts IS NULL OR ts < toDateTime64('2000-01-01', 3, 'UTC'),
-            if(is_envoy, 'start_time', 'timestamp')
-            || ': expected RFC 3339 or epoch milliseconds, got ' || left(ts_text, 64),
+        timestamp_text IS NULL, 'missing required field: ' || timestamp_key,
+        timestamp IS NULL OR timestamp < toDateTime64('2000-01-01', 3, 'UTC'),
+            timestamp_key || ': expected RFC 3339 or epoch milliseconds, got ' || left(timestamp_text, 64),
         r.response_code IS NULL, 'missing required field: response_code',
-        code IS NULL OR code > 999, 'response_code: expected an integer 0-999, got ' || left(r.response_code, 64),
-        duration_text IS NULL, 'missing required field: ' || if(is_envoy, 'duration', 'duration_ms'),
-        duration IS NULL OR NOT isFinite(duration) OR duration < 0,
-            if(is_envoy, 'duration', 'duration_ms') || ': expected a number >= 0, got ' || left(duration_text, 64),
-        is_native AND r.destination_service = '', 'destination_service: must not be empty',
-        kind NOT IN ('service', 'external', 'unknown'),
-            'destination_kind: expected service, external or unknown, got ' || left(kind, 64),
-        reporter_value NOT IN ('source', 'destination'),
-            'reporter: expected source or destination, got ' || left(reporter_value, 64),
-        r.grpc_status IS NOT NULL AND grpc IS NULL, 'grpc_status: expected an integer 0-255, got ' || left(r.grpc_status, 64),
-        '') AS error,
-    ts AS timestamp,
-    multiIf(
-        is_native, ifNull(r.source_workload, 'unknown'),
-        inbound, ifNull(outer_source_workload, 'unknown'),
-        coalesce(outer_source_workload, pod_workload, 'unknown')) AS source_workload,
-    multiIf(
-        is_native, ifNull(r.source_namespace, ''),
-        inbound, ifNull(outer_source_namespace, ''),
-        coalesce(outer_source_namespace, pod_namespace, '')) AS source_namespace,
-    multiIf(
-        is_native, ifNull(r.destination_service, ''),
-        inbound, coalesce(pod_workload, outer_destination_workload,
-                          if(host_is_service, host_labels[1], nullIf(upstream_host, '')), 'unknown'),
-        unknown_upstream, coalesce(nullIf(upstream_host, ''), r.upstream_cluster, 'unknown'),
-        host_is_service, host_labels[1],
-        upstream_host) AS destination_service,
-    multiIf(
-        is_native, ifNull(r.destination_namespace, ''),
-        inbound, coalesce(pod_namespace, if(host_is_service, host_labels[2], NULL), ''),
-        host_is_service, host_labels[2],
-        '') AS destination_namespace,
-    multiIf(
-        is_native, ifNull(r.destination_workload, ''),
-        inbound, coalesce(pod_workload, outer_destination_workload, ''),
-        '') AS destination_workload,
-    kind AS destination_kind,
-    reporter_value AS reporter,
-    coalesce(r.request_protocol, r.protocol, '') AS request_protocol,
-    ifNull(r.method, '') AS method,
-    ifNull(r.path, '') AS path,
-    code AS response_code,
-    grpc AS grpc_status,
-    if(ifNull(r.response_flags, '') = '', '-', r.response_flags) AS response_flags,
-    duration AS duration_ms,
-    ifNull(r.request_id, '') AS request_id,
-    ifNull(r.trace_id, '') AS trace_id,
-    toUInt64OrZero(ifNull(r.bytes_sent, '')) AS bytes_sent,
-    toUInt64OrZero(ifNull(r.bytes_received, '')) AS bytes_received
+        response_code IS NULL OR response_code > 999,
+            'response_code: expected an integer 0-999, got ' || left(r.response_code, 64),
+        duration_text IS NULL, 'missing required field: ' || duration_key,
+        duration_ms IS NULL OR NOT isFinite(duration_ms) OR duration_ms < 0,
+            duration_key || ': expected a number >= 0, got ' || left(duration_text, 64),
+        native AND r.destination_service = '', 'destination_service: must not be empty',
+        destination_kind NOT IN ('service', 'external', 'unknown'),
+            'destination_kind: expected service, external or unknown, got ' || left(destination_kind, 64),
+        reporter NOT IN ('source', 'destination'),
+            'reporter: expected source or destination, got ' || left(reporter, 64),
+        r.grpc_status IS NOT NULL AND grpc_status IS NULL,
+            'grpc_status: expected an integer 0-255, got ' || left(r.grpc_status, 64),
+        '')                                                                     AS error
+SELECT
+    topic, partition, offset,
+    if(error = '', '', if(wrapper = '', record, wrapper)) AS doc,  -- only dead letters need the record as received
+    error,
+    timestamp, source_workload, source_namespace,
+    destination_service, destination_namespace, destination_workload, destination_kind,
+    reporter, request_protocol, method, path,
+    response_code, grpc_status, response_flags, duration_ms,
+    request_id, trace_id, bytes_sent, bytes_received
 FROM ingest_records;
 
 -- The common line: one record, as it is. '"log"' may also match a value; such lines merely

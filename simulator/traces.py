@@ -32,18 +32,19 @@ TIMEOUT_BODY, PROXY_FAILURE_BODY, ERROR_BODY, REQUEST_BODY = 24, 91, 120, 400
 
 
 class Report(NamedTuple):
-    """One proxy's record of one call: the fields of an Edgewatch record plus the callee's
-    address (host, port) an Envoy access-log line names. Times in ms; ``timestamp_ms`` is the
-    call's start (epoch ms, like Envoy's start_time)."""
+    """One proxy's record of one call: fields of the request record
+    (:data:`edgewatch.record.REQUEST_FIELDS`, in its order) plus the callee's address (host,
+    port) an Envoy access-log line names. Times in ms; ``timestamp_ms`` is the record's
+    ``timestamp``, the call's start in epoch ms (like Envoy's start_time)."""
 
     timestamp_ms: int
-    reporter: str
     source_workload: str
     source_namespace: str
     destination_service: str
     destination_namespace: str
     destination_workload: str
     destination_kind: str
+    reporter: str
     destination_host: str
     destination_port: int
     method: str
