@@ -8,6 +8,7 @@ engine exactly as the ingester sends it (a row of ``ingest_lines``) and lands ei
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,10 +18,15 @@ from ingest.framing import frame_message
 
 pytestmark = pytest.mark.clickhouse
 
-NATIVE = {"timestamp": "2026-11-26T08:00:00.250Z", "destination_service": "reviews", "response_code": 200,
+# Yesterday, in whole dates: recent enough for requests' raw retention (7 days), so that the
+# stored rows are not dropped as they are inserted (a fixed date expired a week after it was written).
+DAY = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
+EPOCH_MS = int(datetime.fromisoformat(f"{DAY}T08:00:00.250+00:00").timestamp() * 1000)
+
+NATIVE = {"timestamp": f"{DAY}T08:00:00.250Z", "destination_service": "reviews", "response_code": 200,
           "duration_ms": 12.5}
 ENVOY = {
-    "start_time": "2026-11-26T08:00:01.000Z", "method": "GET", "path": "/drivers/7", "protocol": "HTTP/1.1",
+    "start_time": f"{DAY}T08:00:01.000Z", "method": "GET", "path": "/drivers/7", "protocol": "HTTP/1.1",
     "response_code": 504, "response_flags": "UT", "response_code_details": "upstream_response_timeout",
     "duration": 1000, "upstream_service_time": None, "bytes_received": 0, "bytes_sent": 24,
     "upstream_cluster": "outbound|443||2oujlno5e4.execute-api.us-east-1.amazonaws.com",
@@ -56,11 +62,11 @@ DROP = object()
 
 GOOD = [
     ("native minimal gets defaults", native(),
-     {"ts": "2026-11-26 08:00:00.250", "source_workload": "unknown", "destination_service": "reviews",
+     {"ts": f"{DAY} 08:00:00.250", "source_workload": "unknown", "destination_service": "reviews",
       "destination_kind": "service", "reporter": "source", "response_code": 200, "response_flags": "-",
       "duration_ms": 12.5, "grpc_status": None}),
-    ("native epoch milliseconds", native(timestamp=1795680000250), {"ts": "2026-11-26 08:00:00.250"}),
-    ("native offset timestamp", native(timestamp="2026-11-26T09:00:00+01:00"), {"ts": "2026-11-26 08:00:00.000"}),
+    ("native epoch milliseconds", native(timestamp=EPOCH_MS), {"ts": f"{DAY} 08:00:00.250"}),
+    ("native offset timestamp", native(timestamp=f"{DAY}T09:00:00+01:00"), {"ts": f"{DAY} 08:00:00.000"}),
     ("native all fields", native(source_workload="productpage", source_namespace="bookinfo",
                                  destination_namespace="bookinfo", destination_workload="reviews-v2",
                                  destination_kind="service", reporter="destination", request_protocol="grpc",
@@ -78,7 +84,7 @@ GOOD = [
     ("native null optional field", native(source_workload=None), {"source_workload": "unknown"}),
     ("native escaped strings", native(path='/a"b\\c\tx'), {"path": '/a"b\\c\tx'}),
     ("envoy outbound to external host", envoy(),
-     {"ts": "2026-11-26 08:00:01.000", "source_workload": "staff-service", "source_namespace": "fleet",
+     {"ts": f"{DAY} 08:00:01.000", "source_workload": "staff-service", "source_namespace": "fleet",
       "destination_service": "2oujlno5e4.execute-api.us-east-1.amazonaws.com", "destination_kind": "external",
       "reporter": "source", "response_code": 504, "response_flags": "UT", "duration_ms": 1000.0,
       "request_protocol": "HTTP/1.1", "request_id": "r-1", "bytes_sent": 24}),

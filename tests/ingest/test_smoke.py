@@ -1,3 +1,5 @@
+from datetime import UTC, datetime, timedelta
+
 import orjson
 import pytest
 
@@ -6,8 +8,9 @@ pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
 
 def test_records_flow_from_kafka_to_clickhouse(ch, make_settings, publish, ingest):
     settings = make_settings()
+    an_hour_ago = (datetime.now(UTC) - timedelta(hours=1)).isoformat()  # within the raw retention
     records = [
-        {"timestamp": "2026-11-26T08:00:00Z", "destination_service": "reviews", "response_code": 200,
+        {"timestamp": an_hour_ago, "destination_service": "reviews", "response_code": 200,
          "duration_ms": i, "source_workload": "productpage"}
         for i in range(100)
     ]
