@@ -47,9 +47,13 @@ class Range:
         return Range(f"{self.start} - {self.slack}", f"{self.end} + {self.slack}", self.slack)
 
     def condition(self) -> str:
-        """Condition on ``requests``: ``timestamp`` in the range."""
-        return (f"timestamp >= fromUnixTimestamp64Milli({self.start}, 'UTC') "
-                f"AND timestamp < fromUnixTimestamp64Milli({self.end}, 'UTC')")
+        """Condition on ``requests``: ``timestamp`` in the range, and ``time_bucket`` (which leads
+        the sort key, migration 0001) in the ten-minute blocks that hold it, so that only those
+        blocks are read: the index does not derive the block from a condition on ``timestamp``."""
+        start, end = (f"fromUnixTimestamp64Milli({self.start}, 'UTC')", f"fromUnixTimestamp64Milli({self.end}, 'UTC')")
+        return (f"timestamp >= {start} AND timestamp < {end} "
+                f"AND time_bucket >= toStartOfTenMinutes(toDateTime({start})) "
+                f"AND time_bucket <= toStartOfTenMinutes(toDateTime({end}))")
 
 
 def in_range(prefix: str = "") -> str:

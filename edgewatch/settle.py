@@ -6,7 +6,8 @@ the caller's report had time to arrive: so :func:`settle` adds them for closed m
 older than ``lag`` (2 minutes by default), in chunks of at most an hour, with an
 ``INSERT ... SELECT`` of the callee-only reports (:func:`edgewatch.calls.callee_only`)
 aggregated like the view does (one declaration: :mod:`edgewatch.rollup`); the views pass them on
-to the coarser rollups.
+to the coarser rollups. Each chunk also teaches which workloads serve which Service from the
+pairs of reports of its calls (:func:`edgewatch.services.learn_from_pairs`).
 
 Exactly once: ``edge_settle_log`` records each chunk as started before its insert and as
 done after it. The next call resumes after the last done chunk; a chunk left started (a
@@ -27,6 +28,7 @@ from clickhouse_connect.driver.client import Client
 from edgewatch.calls import IN_RANGE, callee_only, from_epoch, range_params
 from edgewatch.edge import KEYS
 from edgewatch.rollup import EDGE_MINUTE, calls_rollup_select, column_names
+from edgewatch.services import learn_from_pairs
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +93,7 @@ def _settle_chunk(client: Client, chunk: Chunk, redo: bool = False) -> None:
         parameters=range_params(chunk.start, chunk.end),
         settings={"insert_deduplication_token": chunk.token},
     )
+    learn_from_pairs(client, chunk.start, chunk.end, f"{chunk.token}-services")
     _log(client, chunk, done=True)
 
 

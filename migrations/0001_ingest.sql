@@ -31,11 +31,18 @@ CREATE TABLE IF NOT EXISTS requests
     bytes_sent            UInt64,
     bytes_received        UInt64,
     kafka_partition       UInt32,
-    kafka_offset          UInt64 CODEC(Delta, ZSTD)
+    kafka_offset          UInt64 CODEC(Delta, ZSTD),
+    -- Not a record field: the ten minutes `timestamp` falls in, which leads the sort key.
+    time_bucket           DateTime('UTC') MATERIALIZED toStartOfTenMinutes(toDateTime(timestamp))
 )
 ENGINE = MergeTree
 PARTITION BY toDate(timestamp)
-ORDER BY (destination_service, source_workload, timestamp)
+-- Time first: every reader of `requests` reads a time range (the not yet settled tail of a
+-- window, settling, the drill-down, raw windows), and with ten-minute blocks first it reads
+-- only the blocks of its range (edgewatch/calls.py's Range names the block column, which the
+-- index uses directly). Within a block, the callee's reports lie apart from the caller's, and
+-- an edge's rows together.
+ORDER BY (time_bucket, reporter, destination_service, source_workload, timestamp)
 TTL toDateTime(timestamp) + toIntervalDay(7)
 SETTINGS non_replicated_deduplication_window = 10000;
 
@@ -165,7 +172,7 @@ WITH
     if(wrapper = '', r.source_namespace, w.source_namespace)                    AS shipper_source_namespace,
     if(wrapper = '', r.destination_workload, w.destination_workload)            AS shipper_destination_workload,
     JSONExtract(ifNull(if(wrapper = '', r.kubernetes, w.kubernetes), '{}'),
-                'Tuple(namespace_name Nullable(String), labels Map(String, String))') AS pod,
+                'Tuple(namespace_name Nullable(String), pod_name Nullable(String), labels Map(String, String))') AS pod,
 
     -- 2. Shared facts.
     -- The format: Envoy access-log keys win, then Edgewatch's own record; neither is refused.
@@ -177,8 +184,15 @@ WITH
     (envoy AND NOT inbound)                                                     AS outbound,  -- the caller's report
     (r.upstream_cluster IN ('PassthroughCluster', 'BlackHoleCluster')
         OR ifNull(r.upstream_cluster, '-') = '-')                               AS no_mesh_destination,
-    -- The pod that wrote an Envoy line, as the shipper's `kubernetes` object describes it.
-    coalesce(nullIf(pod.labels['service.istio.io/canonical-name'], ''), nullIf(pod.labels['app'], '')) AS pod_workload,
+    -- The pod that wrote an Envoy line, as the shipper's `kubernetes` object describes it. Its
+    -- workload is its Deployment, as Istio and Kiali name it: the pod's name up to its ReplicaSet's
+    -- `-<pod-template-hash>-` (staff-service-risky-6d7b9c7f4-x2x9k -> staff-service-risky), which
+    -- tells two versions behind one `app` label apart; else the canonical name, else `app`.
+    position(ifNull(pod.pod_name, ''), '-' || pod.labels['pod-template-hash'] || '-')  AS hash_at,
+    if(pod.labels['pod-template-hash'] != '' AND hash_at > 1,
+       substring(assumeNotNull(pod.pod_name), 1, hash_at - 1), NULL)              AS pod_deployment,
+    coalesce(pod_deployment, nullIf(pod.labels['service.istio.io/canonical-name'], ''),
+             nullIf(pod.labels['app'], ''))                                     AS pod_workload,
     nullIf(pod.namespace_name, '')                                              AS pod_namespace,
     -- The host an Envoy line names: an outbound cluster's HOST, else `authority` without its port.
     if(cluster[1] = 'outbound' AND length(cluster) >= 4, cluster[4],
@@ -206,10 +220,13 @@ WITH
             outbound, coalesce(shipper_source_namespace, pod_namespace, ''),
                       ifNull(shipper_source_namespace, ''))                     AS source_namespace,
 
+    -- An inbound line's Service is the one its Host header names, when that is a Service of the
+    -- mesh (bare `fleetman-staff-service:8080` or `NAME.NAMESPACE.svc...`); a public host
+    -- (`shop.example.com`) names none, and the workload that served the call stands in for it.
     multiIf(native,   ifNull(r.destination_service, ''),
             outbound, if(no_mesh_destination, coalesce(nullIf(host, ''), r.upstream_cluster, 'unknown'), host_service),
-                      coalesce(pod_workload, shipper_destination_workload, nullIf(host_service, ''), 'unknown'))
-                                                                                AS destination_service,
+                      coalesce(if(host_is_service, host_service, NULL), pod_workload, shipper_destination_workload,
+                               'unknown'))                                      AS destination_service,
 
     multiIf(native,   ifNull(r.destination_namespace, ''),
             outbound, host_namespace,
