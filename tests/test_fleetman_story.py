@@ -32,15 +32,9 @@ EXTERNAL = "2oujlno5e4.execute-api.us-east-1.amazonaws.com"
 STORY_S = 420  # quiet 30 s, degrading 15 s, outage 45-225 s, recovered after
 
 
-ENVOY_NEEDS_THE_SERVICE_MAP = pytest.mark.xfail(
-    strict=True,
-    reason="issue #13: the decoder names an inbound Envoy line's Service after its pod's app (staff-service), "
-    "not fleetman-staff-service, so nothing links api-gateway -> fleetman-staff-service to staff-service -> "
-    "external and three alerts fire; passes once it learns Services from `authority` and request_id pairs",
-)
-
-
-@pytest.mark.parametrize("fmt", ["native", pytest.param("envoy", marks=ENVOY_NEEDS_THE_SERVICE_MAP)])
+# native: the records name the workload behind each Service; envoy and fluentbit: Istio's access-log
+# lines, where only an inbound line's Host header (and the pairs of reports) link the two.
+@pytest.mark.parametrize("fmt", ["native", "envoy", "fluentbit"])
 def test_outage_fires_once_about_the_root_cause_then_resolves(
     ch: Client, slack: SlackStandIn, make_settings: Callable[..., Settings], publish: Callable[..., None],
     ingest: Callable[[Settings], Any], fmt: str,

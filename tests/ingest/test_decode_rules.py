@@ -57,6 +57,12 @@ def native(**fields: Any) -> str:
 CALLER = fluent_bit(outbound(), API_GATEWAY_POD)  # api-gateway -> fleetman-staff-service, as shipped
 CALLEE = fluent_bit(inbound(), STAFF_SERVICE_POD)  # the same call, from staff-service's proxy
 NO_POD_LABELS = pod("staff-service", "6d7b9c7f4", "x2x9k", labels={})
+# The fleetman course's canary: a second Deployment behind the same `app` label.
+RISKY_POD = pod("staff-service-risky", "5c8f7d6b9", "q1w2e", version="risky",
+                labels={"app": "staff-service", "pod-template-hash": "5c8f7d6b9", "version": "risky",
+                        "service.istio.io/canonical-name": "staff-service"})
+STATEFUL_POD = {**pod("queue", "x", "y", labels={"app": "queue", "service.istio.io/canonical-name": "queue"}),
+                "pod_name": "queue-0"}
 APP_LABEL_ONLY = pod("position-tracker", "8b6c4d9f7", "t5r3e", labels={"app": "position-tracker",
                                                                        "pod-template-hash": "8b6c4d9f7"})
 
@@ -118,20 +124,23 @@ STORED: list[tuple[str, str, dict[str, Any]]] = [
      fluent_bit(blackhole(authority=None), API_GATEWAY_POD), {"destination_service": "BlackHoleCluster"}),
     ("destination_service | outbound | no mesh destination, nothing said: unknown",
      fluent_bit(no_route(authority=None), API_GATEWAY_POD), {"destination_service": "unknown"}),
-    # Issue 13 will take an inbound line's Service from `authority` first.
-    ("destination_service | inbound | the pod's workload", CALLEE, {"destination_service": "staff-service"}),
+    # An inbound line's Service: the one its Host header names, when that is a Service of the mesh.
+    ("destination_service | inbound | the Service the authority names", CALLEE,
+     {"destination_service": "fleetman-staff-service"}),
+    ("destination_service | inbound | a public authority names none: the pod's workload",
+     fluent_bit(inbound(authority="shop.example.com"), STAFF_SERVICE_POD), {"destination_service": "staff-service"}),
     ("destination_service | inbound | InboundPassthroughCluster: the pod's workload",
      fluent_bit(inbound_passthrough(), STAFF_SERVICE_POD), {"destination_service": "staff-service"}),
-    ("destination_service | inbound | the shipper's destination_workload without a pod",
-     merged(inbound(), NO_POD_LABELS, destination_workload="staff-service-v2"),
+    ("destination_service | inbound | the shipper's destination_workload without a pod or a Service",
+     merged(inbound(authority="shop.example.com"), NO_POD_LABELS, destination_workload="staff-service-v2"),
      {"destination_service": "staff-service-v2"}),
     ("destination_service | inbound | the authority's Service NAME without either",
      bare(inbound(authority="fleetman-staff-service.default.svc.cluster.local:8080")),
      {"destination_service": "fleetman-staff-service"}),
     ("destination_service | inbound | a bare authority without either", bare(inbound()),
      {"destination_service": "fleetman-staff-service"}),
-    ("destination_service | inbound | the authority host as it is without either",
-     bare(inbound(authority="shop.example.com")), {"destination_service": "shop.example.com"}),
+    ("destination_service | inbound | a public authority without either: unknown",
+     bare(inbound(authority="shop.example.com")), {"destination_service": "unknown"}),
     ("destination_service | inbound | fallback unknown", bare(inbound(authority=None)),
      {"destination_service": "unknown"}),
     # destination_namespace
@@ -156,6 +165,11 @@ STORED: list[tuple[str, str, dict[str, Any]]] = [
      {"destination_workload": "staff-service-v2"}),
     ("destination_workload | outbound | not provided", CALLER, {"destination_workload": ""}),
     ("destination_workload | inbound | the pod's workload", CALLEE, {"destination_workload": "staff-service"}),
+    ("destination_workload | inbound | the pod's Deployment: its name up to -<pod-template-hash>-",
+     fluent_bit(inbound(), RISKY_POD), {"destination_workload": "staff-service-risky", "destination_service":
+                                         "fleetman-staff-service"}),
+    ("destination_workload | inbound | no pod-template-hash (a StatefulSet's pod): the canonical name",
+     fluent_bit(inbound(), STATEFUL_POD), {"destination_workload": "queue"}),
     ("destination_workload | inbound | the shipper's destination_workload without a pod",
      merged(inbound(), NO_POD_LABELS, destination_workload="staff-service-v2"),
      {"destination_workload": "staff-service-v2"}),
