@@ -24,6 +24,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_DIR = ROOT / ".edgewatch" / "demo"
 SCENARIO = "driver-monitoring-outage"
+# What a real cluster ships: Istio's access-log lines inside Fluent Bit's records (DEMO_FORMAT=native
+# for Edgewatch's own records), with the fleetman app's ServiceEntry and VirtualService timeouts.
+FORMAT = os.environ.get("DEMO_FORMAT", "fluentbit")
+MESH_CONFIG = os.environ.get("EDGEWATCH_MESH_CONFIG", str(ROOT / "deploy" / "mesh" / "fleetman.yaml"))
 RATE = os.environ.get("DEMO_RATE", "300")
 DURATION = os.environ.get("DEMO_DURATION", "7m")
 BOLD, RED, GREEN, DIM, RESET = ("\033[1m", "\033[31m", "\033[32m", "\033[2m", "\033[0m") if sys.stdout.isatty() \
@@ -100,6 +104,7 @@ def main() -> int:
         "EDGEWATCH_API_PORT": str(port),
         "EDGEWATCH_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "EDGEWATCH_RULES_FILE": os.environ.get("EDGEWATCH_RULES_FILE", str(ROOT / "alerts" / "rules-demo.yaml")),
+        "EDGEWATCH_MESH_CONFIG": MESH_CONFIG,
     }
     api = f"http://127.0.0.1:{port}"
     log = open(DEMO_DIR / "up.log", "wb")  # noqa: SIM115 - open for the life of the demo
@@ -121,11 +126,12 @@ def main() -> int:
         where = "Slack" if env.get("EDGEWATCH_SLACK_WEBHOOK_URL") or env.get("EDGEWATCH_SLACK_BOT_TOKEN") else \
             "this console"
         print(f"    notifications        {where} (rules: {env['EDGEWATCH_RULES_FILE']})")
-        say(f"simulating {SCENARIO} for {DURATION} at {RATE} records/s: driver-monitoring (an external "
+        print(f"    mesh config          {MESH_CONFIG} (ServiceEntry names, timeouts, retries)")
+        say(f"simulating {SCENARIO} for {DURATION} at {RATE} records/s ({FORMAT} records): driver-monitoring (an external "
             "host) slows past its 1s timeout after 45 s and recovers after 225 s. Ctrl-C stops.")
         simulate = subprocess.Popen(
             [sys.executable, "-m", "launch.cli", "simulate", "--scenario", SCENARIO, "--rate", RATE,
-             "--duration", DURATION], env=env, cwd=ROOT)
+             "--duration", DURATION, "--format", FORMAT], env=env, cwd=ROOT)
         while simulate.poll() is None and up.poll() is None:
             if notifications.resolved_at is not None and notifications.fired_at is not None:
                 break
