@@ -18,6 +18,9 @@ KEY_COLUMNS = ("source_workload", "source_namespace", "destination_service", "de
 """The edge's five columns in ``requests``, the rollups and the alert tables, in :class:`Edge`'s order."""
 KEYS = ", ".join(KEY_COLUMNS)
 """The same, as SQL."""
+OUTSIDE_THE_MESH = "unknown"
+"""The ``source`` of calls from outside the mesh (no sidecar reported the caller: users, the
+ingress's own clients), as Istio names it."""
 EDGE_SEPARATOR = "\x1f"
 EDGE_KEY = "concat(" + ", '\\x1f', ".join(KEY_COLUMNS) + ")"
 """SQL: the five columns as one string, the rollups' ``edge`` column (one key groups faster than five)."""

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from edgewatch import windows
 from edgewatch.calls import from_epoch
-from edgewatch.edge import ALL_EDGES, Edge, EdgeFilter
+from edgewatch.edge import ALL_EDGES, OUTSIDE_THE_MESH, Edge, EdgeFilter
 from edgewatch.health import DEFAULT_THRESHOLDS, Health, HealthThresholds, classify, severity
 from edgewatch.latency import bucket_ms, quantile_buckets
 from edgewatch.mesh.config import EMPTY, MeshConfig, MeshFacts
@@ -137,7 +137,7 @@ def with_mesh_facts(stats: EdgeStats, facts: MeshFacts) -> EdgeStats:
     """``stats`` with the mesh config's ``facts`` about its destination (in place). A caller
     outside the mesh (``unknown``) has no sidecar, so no timeout or retries of the mesh apply."""
     stats.service_entry, stats.location = facts.service_entry, facts.location
-    if stats.source != "unknown":
+    if stats.source != OUTSIDE_THE_MESH:
         stats.timeout_ms, stats.retries = facts.timeout_ms, facts.retries
     return stats
 

@@ -127,8 +127,8 @@ def main() -> int:
             "this console"
         print(f"    notifications        {where} (rules: {env['EDGEWATCH_RULES_FILE']})")
         print(f"    mesh config          {MESH_CONFIG} (ServiceEntry names, timeouts, retries)")
-        say(f"simulating {SCENARIO} for {DURATION} at {RATE} records/s ({FORMAT} records): driver-monitoring (an external "
-            "host) slows past its 1s timeout after 45 s and recovers after 225 s. Ctrl-C stops.")
+        say(f"simulating {SCENARIO} for {DURATION} at {RATE} records/s ({FORMAT} records): driver-monitoring "
+            "(an external host) slows past its 1s timeout after 45 s and recovers after 225 s. Ctrl-C stops.")
         simulate = subprocess.Popen(
             [sys.executable, "-m", "launch.cli", "simulate", "--scenario", SCENARIO, "--rate", RATE,
              "--duration", DURATION, "--format", FORMAT], env=env, cwd=ROOT)

@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 from alerts.conditions import CONDITIONS
 from alerts.model import Alert, Edge, EdgeDetails
 from alerts.notify.plan import Incident, Notice, NoticeKind
+from edgewatch.edge import OUTSIDE_THE_MESH
 from edgewatch.mesh.config import NO_FACTS, MeshFacts
 
 Block = dict[str, Any]
@@ -258,7 +259,8 @@ def _incident(notice: Notice, details: EdgeDetails | None, public_url: str, now:
     blocks.append({"type": "section", "fields": [{"type": "mrkdwn", "text": _cut(f, 2000)} for f in fields[:10]]})
     if notice.affected:
         joined = {e.source for e in notice.joined}
-        callers = [f"{c} (new)" if c in joined else c for c in sorted({a.edge.source for a in notice.affected})]
+        sources = sorted({a.edge.source for a in notice.affected})
+        callers = [_caller(c) + (" (new)" if c in joined else "") for c in sources]
         lines = "\n".join(_caller_lines(notice.affected, notice.joined))
         blocks.append(_section(f"*Affected callers:* {escape(', '.join(callers))}\n{lines}"))
         text += f" (affected callers: {', '.join(callers)})"
@@ -267,6 +269,11 @@ def _incident(notice: Notice, details: EdgeDetails | None, public_url: str, now:
         footer += f" · updated {_when(now)}"
     blocks.append(_context(footer))
     return SlackMessage(_cut(text, 3000), blocks)
+
+
+def _caller(source: str) -> str:
+    """A caller as people read it: ``unknown`` is Istio's name for callers outside the mesh."""
+    return f"{source} (outside the mesh)" if source == OUTSIDE_THE_MESH else source
 
 
 def _header(text: str) -> Block:

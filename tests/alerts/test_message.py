@@ -178,3 +178,10 @@ def test_block_kit_limits_hold_for_an_update_with_many_long_callers() -> None:
         assert len(block.get("text", {}).get("text", "")) <= 3000
         assert all(len(e["text"]) <= 3000 for e in block.get("elements", []))
     assert len(message.text) <= 3000 and len(message.edit.blocks[0]["text"]["text"]) <= 150
+
+
+def test_callers_from_outside_the_mesh_are_named_so() -> None:
+    users = alert("edge-errors", Edge("unknown", "", "webapp", "default"), "error_rate", 0.3, 0.05)
+    notice = plan(attribute([users, CALLER, ROOT], ServiceMap([])), set(), {}, {}, T0)[0]
+    message = render(notice, DETAILS, "http://x", T0)
+    assert "affected callers: unknown (outside the mesh), webapp" in message.text
