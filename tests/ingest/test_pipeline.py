@@ -241,10 +241,10 @@ class _FirstConsumerStalls(GroupConsumer):
     """Its first KafkaConsumer stops fetching after a poll with records, as kafka-python 3.0.12
     consumers were seen to do; the ingester must notice and carry on with a new one."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, instance_id: str | None = None) -> None:
         self.consumers = 1
         self.polls_with_records = 0
-        super().__init__(settings)
+        super().__init__(settings, instance_id)
 
     def poll(self, timeout_ms: int):  # type: ignore[no-untyped-def]
         if self.consumers == 1 and self.polls_with_records >= 1:
