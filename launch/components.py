@@ -10,7 +10,9 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Callable
 
 import uvicorn
 from clickhouse_connect.driver.client import Client
@@ -22,18 +24,26 @@ from edgewatch.settle import start_settler
 from ingest.service import Ingester, IngestStats
 from launch.lifecycle import Done, StartError
 
+log = logging.getLogger(__name__)
+
 SETTLER_STOP_TIMEOUT_S = 30.0
 
 
 class Ingesting:
     """Consumes Kafka into ClickHouse until stopped, or with ``until_caught_up`` until
-    everything published before it started is stored and committed (then it is done)."""
+    everything published before it got its partitions is stored and committed (then it is
+    done). Catching up waits for the partitions as long as the group needs, telling
+    ``progress`` what it waits for, and fails with ingest.poll.CatchUpTimeout after
+    ``timeout_s`` (None: no limit)."""
 
     name = "ingester"
 
-    def __init__(self, ingester: Ingester, until_caught_up: bool = False) -> None:
+    def __init__(self, ingester: Ingester, until_caught_up: bool = False, timeout_s: float | None = None,
+                 progress: Callable[[str], None] = log.info) -> None:
         self.ingester = ingester
         self.until_caught_up = until_caught_up
+        self.timeout_s = timeout_s
+        self.progress = progress
         self.stats: IngestStats | None = None
         """What ``run`` returned, once it has."""
         self._stop = threading.Event()
@@ -42,7 +52,8 @@ class Ingesting:
     def start(self, done: Done) -> None:
         def run() -> None:
             try:
-                self.stats = self.ingester.run(stop=self._stop, until_caught_up=self.until_caught_up)
+                self.stats = self.ingester.run(stop=self._stop, until_caught_up=self.until_caught_up,
+                                               timeout_s=self.timeout_s, progress=self.progress)
             except BaseException as error:  # handed to the lifecycle, which raises it again
                 done(error)
                 return

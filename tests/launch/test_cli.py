@@ -21,7 +21,7 @@ from clickhouse_connect.driver.client import Client
 
 from edgewatch.migrate import set_raw_retention
 from edgewatch.settings import REPO_ROOT, Settings
-from launch.cli import build_parser, cmd_alerts, main
+from launch.cli import build_parser, cmd_alerts, cmd_ingest, main
 from launch.lifecycle import StopRequest
 from tests.api.records import call
 from tests.api.test_http import free_port, wait_until_up
@@ -101,6 +101,18 @@ def test_alerts_command_migrates_starts_and_stops(ch: Client, ch_url: str) -> No
 def test_the_compose_commands_still_parse() -> None:
     assert build_parser().parse_args(["ingest", "--until-caught-up"]).until_caught_up
     assert build_parser().parse_args(["up", "--host", "0.0.0.0", "--port", "9000"]).port == 9000
+
+
+def test_ingest_timeout_is_a_duration_and_goes_with_until_caught_up(capsys: pytest.CaptureFixture[str]) -> None:
+    args = build_parser().parse_args(["ingest", "--until-caught-up", "--timeout", "5m"])
+    assert args.timeout == 300.0
+    assert build_parser().parse_args(["ingest", "--until-caught-up"]).timeout is None  # no limit
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["ingest", "--until-caught-up", "--timeout", "soon"])
+    assert "'soon' is not a duration" in capsys.readouterr().err
+    alone = build_parser().parse_args(["ingest", "--timeout", "10s"])
+    assert cmd_ingest(Settings(clickhouse_url="chdb:///unused"), alone, StopRequest()) == 2
+    assert "--timeout goes with --until-caught-up" in capsys.readouterr().err
 
 
 @pytest.mark.kafka
