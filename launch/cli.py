@@ -32,7 +32,7 @@ from ingest.commit import Fenced
 from ingest.membership import InstanceIdInUse
 from ingest.poll import CatchUpTimeout
 from launch.database import Database
-from launch.lifecycle import Lifecycle, StartError, StopRequest
+from launch.lifecycle import Component, Lifecycle, StartError, StopRequest
 from launch.mesh import open_mesh_config
 
 Command = Callable[[Settings, argparse.Namespace, StopRequest], int]
@@ -56,12 +56,20 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace, stop: StopRequest) 
     database = Database.open(settings)
     ingesting = Ingesting(Ingester(settings, database.connect), until_caught_up=args.until_caught_up,
                           timeout_s=args.timeout, progress=_to_stderr("ingest"))
+    parts: list[Component] = [ingesting]
+    if settings.ingest_port is not None:  # /healthz, /readyz (its inserts work), /metrics
+        from api.operations import create_operations_app
+        from launch.components import Serving
+
+        operations = create_operations_app("Edgewatch ingester", [ingesting.ingester.health])
+        parts.append(Serving(operations, settings, settings.ingest_host, settings.ingest_port,
+                             name="ingester's health endpoints"))
     with stop.on_signals():
         if args.until_caught_up:
-            Lifecycle([ingesting], stop).run()
+            Lifecycle(parts, stop).run()
             settle(database.client, datetime.now(UTC))
         else:
-            Lifecycle([Settling(database.connect()), ingesting], stop).run()
+            Lifecycle([Settling(database.connect()), *parts], stop).run()
     stats = ingesting.stats
     if stats is not None:
         print(f"ingest: stored {stats.records:,} records from {stats.messages:,} messages in {stats.batches:,} batches")

@@ -105,11 +105,12 @@ class Alerting:
 
 
 class Serving:
-    """Serves ``app`` with uvicorn on ``host:port`` (default ``settings.api_host``/``api_port``)."""
+    """Serves ``app`` with uvicorn on ``host:port`` (default ``settings.api_host``/``api_port``);
+    ``name`` says what it serves, in the lifecycle's log and errors."""
 
-    name = "API"
-
-    def __init__(self, app: FastAPI, settings: Settings, host: str | None = None, port: int | None = None) -> None:
+    def __init__(self, app: FastAPI, settings: Settings, host: str | None = None, port: int | None = None,
+                 name: str = "API") -> None:
+        self.name = name
         self.server = uvicorn.Server(uvicorn.Config(
             app, host=host or settings.api_host, port=port or settings.api_port,
             log_level=settings.log_level.lower(), access_log=settings.log_level == "DEBUG",
@@ -132,14 +133,14 @@ class Serving:
             except BaseException as raised:  # uvicorn ends a failed start-up with SystemExit
                 error = raised
             if self.server.started and not self._stopping:
-                done(error or RuntimeError("the API server ended"))
+                done(error or RuntimeError(f"the {self.name} server ended"))
 
         self._stopping = False
         self._thread = threading.Thread(target=run, name="edgewatch-api", daemon=True)  # as the ingester's
         self._thread.start()
         while not self.server.started:
             if not self._thread.is_alive():
-                raise StartError(f"cannot serve the API on {self.url} (uvicorn logged why above)")
+                raise StartError(f"cannot serve the {self.name} on {self.url} (uvicorn logged why above)")
             self._thread.join(timeout=0.05)
 
     def stop(self) -> None:

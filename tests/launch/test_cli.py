@@ -154,3 +154,27 @@ def test_up_runs_every_part_and_stops_them_in_reverse_order_on_sigterm(
     stops = [text.index(f"stopping {name}\n") for name in ("API", "ingester", "settler", "alerts")]
     assert stops == sorted(stops), text
     assert "edgewatch up: stopped" in text
+
+
+@pytest.mark.kafka
+@pytest.mark.clickhouse
+def test_ingest_serves_its_health_endpoints_on_the_ingest_port(
+    tmp_path: Path, make_settings: Callable[..., Settings],
+) -> None:
+    from tests.reliability.processes import ingest_env, start_ingest
+
+    settings = make_settings()
+    port = free_port()
+    log = tmp_path / "ingest.log"
+    process = start_ingest(ingest_env(settings, tmp_path / "ch", EDGEWATCH_INGEST_PORT=str(port)), log)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(url, timeout=60)
+        assert httpx.get(f"{url}/readyz").json() == {"status": "ready"}
+        assert "\nedgewatch_ingest_ready 1" in "\n" + httpx.get(f"{url}/metrics").text
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == -signal.SIGTERM
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert "stopping ingester's health endpoints\n" in log.read_text()
