@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 
 from kafka import TopicPartition
-from kafka.errors import CommitFailedError, FencedInstanceIdError, RebalanceInProgressError
+from kafka.errors import CommitFailedError, FencedInstanceIdError, RebalanceInProgressError, RetriableError
 
 from ingest.batches import Batch
 from ingest.kafka import GroupConsumer
@@ -32,9 +32,10 @@ class Commit:
     """Commits stored batches' offsets for the partitions the consumer still owns.
 
     ``submit`` never refuses and never blocks; ``poll`` commits what was submitted (a round
-    trip to the broker, on the ingester's thread), and during a rebalance leaves it for a later
-    poll. ``join`` (before the consumer closes or is replaced) does not leave it: it settles
-    the group (polls with fetching paused) and commits again, for up to :data:`SETTLE_AT_JOIN_S`;
+    trip to the broker, on the ingester's thread), and during a rebalance or while the broker
+    cannot be reached leaves it for a later poll. ``join`` (before the consumer closes or is
+    replaced) does not leave it: it settles the group (polls with fetching paused) and commits
+    again, for up to :data:`SETTLE_AT_JOIN_S`;
     what is still uncommitted then is logged, and its batches are recognised when stored again
     (their tokens). A partition that moved to another member is left to its new owner, which
     rebuilds the stored batches exactly (``ingest_batches``) and commits them itself. Raises
@@ -60,13 +61,18 @@ class Commit:
         self._commit()
 
     def _commit(self) -> bool:
-        """Commit what the consumer still owns; False when a rebalance in progress refused it."""
+        """Commit what the consumer still owns; False when a rebalance in progress refused it, or
+        the broker could not be reached (kept for the next try)."""
         assigned = self._consumer.assignment()
         offsets = {tp: offset for tp, offset in self._to_commit.items() if tp in assigned}
         if offsets:
             try:
                 self._consumer.commit(offsets)
             except RebalanceInProgressError:
+                return False
+            except RetriableError as error:
+                log.warning("commit of partitions %s not answered (%s); retried at the next poll",
+                            sorted(tp.partition for tp in offsets), error)
                 return False
             except CommitFailedError as error:
                 log.warning("commit refused (%s); the partitions' new owners will commit them", error)

@@ -58,6 +58,9 @@ from edgewatch.settings import Settings
 log = logging.getLogger(__name__)
 
 SESSION_TIMEOUT_MS = 45_000
+CALL_TIMEOUT_MS = 10_000
+"""How long a broker round trip of the poll loop (offsets, commit) may block; a broker that
+is down then raises KafkaTimeoutError (a RetriableError) instead of after kafka-python's 30 s."""
 LEAVE_TIMEOUT_MS = 5_000
 """How long a stopping static member tries to leave the group (the broker may be down)."""
 
@@ -169,23 +172,27 @@ class GroupConsumer:
         return self._consumer.partitions_for_topic(self.settings.kafka_topic) or set()
 
     def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
-        return self._consumer.end_offsets(partitions)
+        """Raises kafka-python's RetriableError (KafkaTimeoutError: the broker is unreachable)."""
+        return self._consumer.end_offsets(partitions, timeout_ms=CALL_TIMEOUT_MS)
 
     def position(self, partition: TopicPartition) -> int:
         """The offset of the next message that poll will return for ``partition``."""
         return self._consumer.position(partition)
 
     def committed(self, partition: TopicPartition) -> int | None:
-        return self._consumer.committed(partition)
+        """Raises kafka-python's RetriableError (KafkaTimeoutError: the broker is unreachable)."""
+        return self._consumer.committed(partition, timeout_ms=CALL_TIMEOUT_MS)
 
     def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         """Commit the next offset to read of each partition; blocks until the broker answered.
 
         Raises kafka-python's ``RebalanceInProgressError`` (try again after the next poll),
         ``CommitFailedError`` (the partitions moved to another member) and
-        ``FencedInstanceIdError`` (another consumer joined under this one's instance id).
+        ``FencedInstanceIdError`` (another consumer joined under this one's instance id), and
+        ``RetriableError``s such as ``KafkaTimeoutError`` (the broker is unreachable: try again).
         """
-        self._consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()})
+        self._consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()},
+                              timeout_ms=CALL_TIMEOUT_MS)
 
     def topic_id(self, topic: str) -> str:
         """The topic's UUID as a string (its name when the broker predates topic ids, KIP-516).

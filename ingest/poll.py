@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import RetriableError
 
 from edgewatch.metrics import REGISTRY
 from ingest.kafka import SESSION_TIMEOUT_MS, GroupConsumer
@@ -95,7 +96,11 @@ class Poll:
         assigned = list(self._consumer.assignment())
         if not assigned:
             return False
-        ends = self._consumer.end_offsets(assigned)
+        try:
+            ends = self._consumer.end_offsets(assigned)
+        except RetriableError as error:  # the broker is down: nothing to fetch, the consumer reconnects itself
+            log.warning("no records fetched for %.0f s, and the broker does not answer (%s)", quiet, error)
+            return False
         behind = {tp: lag for tp in assigned if (lag := ends[tp] - self._consumer.position(tp)) > 0}
         if not behind:
             return False

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from functools import partial
 
 from clickhouse_connect.driver.client import Client
+from kafka.errors import RetriableError
 
 from edgewatch.metrics import REGISTRY
 from edgewatch.settings import Settings
@@ -110,10 +111,15 @@ class Ingester:
     def _report(self, consumer: GroupConsumer, elapsed: float) -> None:
         assigned = list(consumer.assignment())
         lag = 0
-        if assigned:
-            for tp, end in consumer.end_offsets(assigned).items():
-                behind = end - (consumer.committed(tp) or 0)
-                LAG.set(behind, topic=tp.topic, partition=str(tp.partition))
-                lag += behind
+        try:
+            if assigned:
+                for tp, end in consumer.end_offsets(assigned).items():
+                    behind = end - (consumer.committed(tp) or 0)
+                    LAG.set(behind, topic=tp.topic, partition=str(tp.partition))
+                    lag += behind
+        except RetriableError as error:  # the broker is down; the consumer reconnects by itself
+            log.warning("ingest: %d records in %d batches; lag unknown: the broker at %s does not answer (%s)",
+                        self.stats.records, self.stats.batches, self.settings.kafka_bootstrap, error)
+            return
         log.info("ingest: %d records in %d batches (%.0f records/s), lag %d messages",
                  self.stats.records, self.stats.batches, self.stats.records / max(elapsed, 1e-9), lag)
