@@ -68,7 +68,8 @@ def create_app(settings: Settings, client: Client, clock: Clock = _utcnow, mesh:
     Migrations are not run here (``launch`` runs them before serving); ``/readyz`` reports
     pending ones. ``clock`` gives "now" (tests pass a fixed one). ``mesh``: the mesh's own config
     (``EDGEWATCH_MESH_CONFIG``), none by default. ``app.state.alerts`` starts as None; a process
-    that runs the alerting service sets it, and backtests use its rules.
+    that runs the alerting service sets it, and backtests use its rules. ``app.state.checks``
+starts empty; a process that runs more parts (``edgewatch up``: the ingester) adds theirs.
     """
     app = FastAPI(
         title="Edgewatch",
@@ -81,6 +82,7 @@ def create_app(settings: Settings, client: Client, clock: Clock = _utcnow, mesh:
     app.state.clock = clock
     app.state.mesh = mesh or MeshConfigSource(None)
     app.state.alerts = None
+    app.state.checks = []  # ReadinessCheck (api/routes/health.py): the process's parts that /readyz asks
     app.add_middleware(LatencyMiddleware)
     app.add_exception_handler(OperationalError, _clickhouse_unavailable)
 

@@ -39,6 +39,15 @@ def _check_clickhouse_url(url: str) -> str:
 
 Seconds = Annotated[str, AfterValidator(lambda v: (parse_duration(v), v)[1])]
 
+_INSTANCE_ID = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+
+
+def _check_instance_id(value: str) -> str:
+    """Kafka's rule for ``group.instance.id`` (KIP-345), checked at start rather than at the first join."""
+    if not _INSTANCE_ID.match(value) or value in {".", ".."}:
+        raise ValueError(f"{value!r}: use 1-249 letters, digits, '.', '_' or '-' (not '.' or '..')")
+    return value
+
 
 class Settings(BaseSettings):
     """Edgewatch's configuration. Unknown ``EDGEWATCH_*`` variables are ignored."""
@@ -50,6 +59,10 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_topic: str = "mesh-requests"
     kafka_group: str = "edgewatch-ingest"
+    # Static group membership (KIP-345): an ingester restarted under the same id takes its
+    # partitions back at once instead of after the dead member's session (45 s). Unset: the
+    # host name (ingest/membership.py); set it where host names change on every start.
+    kafka_instance_id: Annotated[str, AfterValidator(_check_instance_id)] | None = None
 
     # ClickHouse: chdb://PATH (embedded, one process per folder) or http(s)://...
     clickhouse_url: Annotated[str, AfterValidator(_check_clickhouse_url)] = (
@@ -66,6 +79,9 @@ class Settings(BaseSettings):
     batch_max_wait: Seconds = "1s"
     # Parallel inserts; each partition always goes to the same writer, so its order holds.
     ingest_writers: int = Field(default=2, ge=1, le=16)
+    # Where `edgewatch ingest` serves /healthz, /readyz and /metrics; no port: no HTTP at all.
+    ingest_host: str = "127.0.0.1"
+    ingest_port: int | None = Field(default=None, ge=1, le=65535)
 
     # HTTP API
     api_host: str = "127.0.0.1"
