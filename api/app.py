@@ -1,8 +1,10 @@
 """``create_app``: the FastAPI application, built from one Settings object.
 
 Routes: ``/api/v1/...`` (edges, graph, requests, alerts, silences, backtests) and
-``/grafana/...`` need the bearer token when ``EDGEWATCH_API_TOKEN`` is set; ``/healthz``,
-``/readyz`` and ``/metrics`` are always open. Nothing is read at import time.
+``/grafana/...`` need the bearer token when ``EDGEWATCH_API_TOKEN`` is set; the writes (silences
+created or expired, backtests) need ``EDGEWATCH_ADMIN_TOKEN`` when that is set; ``/healthz``,
+``/readyz`` and ``/metrics`` are always open. Request bodies over ``EDGEWATCH_API_MAX_BODY_BYTES``
+get 413. Nothing is read at import time.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.body_limit import BodyLimitMiddleware
 from api.deps import Clock, only_known_params, require_token
 from api.routes import alerts, backtest, edges, grafana, graph, health, requests, silences
 from edgewatch.health import HealthThresholds
@@ -81,7 +84,8 @@ def create_app(settings: Settings, client: Client, clock: Clock = _utcnow, mesh:
     app.state.clock = clock
     app.state.mesh = mesh or MeshConfigSource(None)
     app.state.alerts = None
-    app.add_middleware(LatencyMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(LatencyMiddleware)  # the outer one: 413s are timed too
     app.add_exception_handler(OperationalError, _clickhouse_unavailable)
 
     guarded = [Depends(require_token), Depends(only_known_params)]
