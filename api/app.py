@@ -1,8 +1,10 @@
 """``create_app``: the FastAPI application, built from one Settings object.
 
 Routes: ``/api/v1/...`` (edges, graph, requests, alerts, silences, backtests) and
-``/grafana/...`` need the bearer token when ``EDGEWATCH_API_TOKEN`` is set; ``/healthz``,
-``/readyz`` and ``/metrics`` are always open. Nothing is read at import time.
+``/grafana/...`` need the bearer token when ``EDGEWATCH_API_TOKEN`` is set; the writes (silences
+created or expired, backtests) need ``EDGEWATCH_ADMIN_TOKEN`` when that is set; ``/healthz``,
+``/readyz`` and ``/metrics`` are always open. Request bodies over ``EDGEWATCH_API_MAX_BODY_BYTES``
+get 413. Nothing is read at import time.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.body_limit import BodyLimitMiddleware
 from api.deps import Clock, only_known_params, require_token
 from api.routes import alerts, backtest, edges, grafana, graph, health, requests, silences
 from edgewatch.health import HealthThresholds
@@ -83,7 +86,8 @@ starts empty; a process that runs more parts (``edgewatch up``: the ingester) ad
     app.state.mesh = mesh or MeshConfigSource(None)
     app.state.alerts = None
     app.state.checks = []  # ReadinessCheck (api/routes/health.py): the process's parts that /readyz asks
-    app.add_middleware(LatencyMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(LatencyMiddleware)  # the outer one: 413s are timed too
     app.add_exception_handler(OperationalError, _clickhouse_unavailable)
 
     guarded = [Depends(require_token), Depends(only_known_params)]

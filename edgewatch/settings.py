@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -86,7 +86,10 @@ class Settings(BaseSettings):
     # HTTP API
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8080, ge=1, le=65535)
-    api_token: str | None = None
+    # Secrets: SecretStr, so that a repr of the settings (a log line, a traceback) shows '**********'.
+    api_token: SecretStr | None = None
+    admin_token: SecretStr | None = None  # writes (silences, backtests) need it when set
+    api_max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     public_url: str = "http://127.0.0.1:8080"
     # Edge health (Kiali's defaults), as shares of the requests in the window.
     health_server_degraded_above: float = Field(default=0.001, ge=0, le=1)

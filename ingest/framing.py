@@ -20,9 +20,12 @@ def frame_message(topic: str, partition: int, offset: int, value: bytes | None) 
     """Return ``(pieces, count)``: the message's rows for ``ingest_lines``, as pieces to be
     written one after the other, and how many rows there are.
 
-    - Newline-delimited records become one row per line (blank lines are dropped later, in
-      the engine; a message that is blank altogether gives no rows).
-    - A JSON array (first non-blank byte ``[``) becomes a single row; the engine splits it.
+    - Newline-delimited records become one row per line (blank lines, empty or spaces only,
+      are dropped later, in the engine; a message that is blank altogether gives no rows).
+    - A JSON array (first non-blank byte ``[`` and last ``]``, pretty-printed or not) becomes a
+      single row; the engine splits it. A message that only starts with ``[`` is
+      newline-delimited like any other: its first line is one record among the rest, and the
+      good records after it still land (tests/fuzz/test_bad_input.py).
     - Tabs only occur in valid JSON as whitespace, so they become spaces (TabSeparatedRaw
       has no escaping); ``\\r`` of CRLF line ends is dropped the same way.
     """
@@ -36,7 +39,7 @@ def frame_message(topic: str, partition: int, offset: int, value: bytes | None) 
     if not body:
         return (), 0
     prefix = line_prefix(topic, partition, offset)
-    if body[:1] == b"[":
+    if body[:1] == b"[" and body[-1:] == b"]":
         return (prefix, body.replace(b"\n", b" "), b"\n"), 1
     rows = body.replace(b"\n", b"\n" + prefix)
     return (prefix, rows, b"\n"), 1 + (len(rows) - len(body)) // len(prefix)  # a prefix per line break
