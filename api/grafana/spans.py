@@ -46,9 +46,12 @@ def series_span(range_: GrafanaRange, interval_ms: float, max_points: int | None
     seconds = (range_.to - start).total_seconds()
     points = min(max_points or MAX_POINTS, MAX_POINTS)
     step = max(60, math.ceil(interval_ms / 60_000) * 60, math.ceil(seconds / max(points, 1) / 60) * 60)
-    first = int(start.timestamp()) // step * step
-    last = math.ceil(range_.to.timestamp() / step) * step
-    return TimeRange(from_epoch(first), from_epoch(last)), step
+    while True:  # aligning both ends to the step may add one: widen until the points fit
+        first = int(start.timestamp()) // step * step
+        last = math.ceil(range_.to.timestamp() / step) * step
+        if (last - first) // step <= points:
+            return TimeRange(from_epoch(first), from_epoch(last)), step
+        step += 60
 
 
 def minute_span(range_: GrafanaRange, now: datetime) -> TimeRange:
