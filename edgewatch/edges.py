@@ -184,7 +184,7 @@ def edge_series(
     """:func:`edge_timeseries` for each matching edge with traffic in ``span`` apart, in edge
     order; one query. Each edge's series has every step (empty ones with zero requests)."""
     where, params = filters.sql()
-    sql, params = windows.select(windows.plan(span, SERIES_MEASURES, grain=step),
+    sql, params = windows.select(windows.plan(span, SERIES_MEASURES, grain=step, settled=settled_until(client)),
                                  f"edge, t, sum(requests), sum(errors), sum(timeouts), {quantile_buckets()}",
                                  "edge, t", where, params)
     by_edge: dict[str, dict[int, list[Any]]] = defaultdict(dict)
@@ -223,7 +223,8 @@ def breakdown_series(
     if measure not in BREAKDOWNS:
         raise ValueError(f"breakdown {measure!r}: use one of {', '.join(BREAKDOWNS)}")
     where, params = filters.sql()
-    sql, params = windows.select(windows.plan(span, (measure,), grain=step), f"edge, t, sumMap({measure})",
+    sql, params = windows.select(windows.plan(span, (measure,), grain=step, settled=settled_until(client)),
+                                 f"edge, t, sumMap({measure})",
                                  "edge, t", where, params)
     found: dict[Edge, dict[datetime, dict[str, int]]] = defaultdict(dict)
     for edge, t, counts in client.query(sql, parameters=params).result_rows:
