@@ -463,18 +463,6 @@ def provisioned(kind: str) -> list[dict[str, Any]]:
     return [item for doc in docs for item in doc[key]]
 
 
-def test_grafana_datasource_is_the_installed_plugin_pointing_at_the_api() -> None:
-    env = environment(services()["grafana"])
-    plugins = {item.split("@")[0] for item in str(env["GF_PLUGINS_PREINSTALL_SYNC"]).split(",")}
-    api_port = parse_args(command(services()["api"])).port
-    for datasource in provisioned("datasources"):
-        assert datasource["type"] in plugins, f"datasource {datasource['name']} needs plugin {datasource['type']}"
-        assert datasource.get("uid"), "dashboards refer to datasources by uid; set one"
-        url = urlparse(datasource["url"])
-        assert (url.hostname, url.port) == ("api", api_port), f"datasource url {datasource['url']} is not the API"
-        assert datasource["url"] in datasource["jsonData"]["allowedHosts"]
-
-
 def dashboards() -> dict[Path, dict[str, Any]]:
     mounts = grafana_mounts()
     found = {}
@@ -496,22 +484,7 @@ def api_routes() -> dict[str, set[str]]:
     }
 
 
-def test_dashboards_ask_the_api_what_it_answers() -> None:
-    uids = {datasource["uid"] for datasource in provisioned("datasources")}
-    routes = api_routes()
-    for path, dashboard in dashboards().items():
-        assert dashboard.get("uid"), f"{path.name} has no uid"
-        variables = {variable["name"] for variable in dashboard.get("templating", {}).get("list", [])}
-        for panel in dashboard["panels"]:
-            for target in panel.get("targets", []):
-                where = f"{path.name}, panel {panel['title']!r}, query {target['refId']}"
-                assert target["datasource"]["uid"] in uids, f"{where}: unknown datasource"
-                assert target["url"] in routes, f"{where}: the API has no GET {target['url']}"
-                params = {param["key"]: param["value"] for param in target["url_options"].get("params", [])}
-                unknown = set(params) - routes[target["url"]]
-                assert not unknown, f"{where}: {target['url']} takes no {sorted(unknown)} (it answers 422)"
-                used = {value[1:] for value in params.values() if value.startswith("$")}
-                assert used <= variables, f"{where}: undefined dashboard variables {sorted(used - variables)}"
+# The datasources' and dashboards' own checks are in tests/test_grafana_dashboards.py.
 
 
 def test_grafana_home_dashboard_is_mounted() -> None:
