@@ -143,11 +143,11 @@ def scratch(ch: Client, ch_url: str) -> Iterator[Client]:
 
 
 def _columns(client: Client, database: str, table: str) -> list[tuple[object, ...]]:
-    return client.query(
+    return [tuple(row) for row in client.query(
         "SELECT name, type, default_kind, default_expression, compression_codec FROM system.columns "
         "WHERE database = {d:String} AND table = {t:String} ORDER BY position",
         parameters={"d": database, "t": table},
-    ).result_rows
+    ).result_rows]
 
 
 def _table(client: Client, database: str, table: str) -> tuple[object, ...]:
