@@ -63,16 +63,19 @@ def load_migrations(folder: Path = MIGRATIONS_DIR) -> list[Migration]:
     return [found[v] for v in versions]
 
 
-def applied_versions(client: Client, cluster: str | None = None) -> dict[int, str]:
-    """Version -> checksum of what the database has applied."""
-    _ensure_ledger(client, cluster)
+def applied_versions(client: Client) -> dict[int, str]:
+    """Version -> checksum of what the database has applied (nothing, before the ledger exists).
+    Creates nothing: readiness checks call it too, and on a cluster only :func:`migrate` knows
+    how the ledger must be created."""
+    if str(client.command(f"EXISTS TABLE {LEDGER_TABLE}")) != "1":
+        return {}
     rows = client.query("SELECT version, checksum FROM schema_migrations FINAL").result_rows
     return {int(version): str(checksum) for version, checksum in rows}
 
 
-def pending(client: Client, folder: Path = MIGRATIONS_DIR, cluster: str | None = None) -> list[Migration]:
+def pending(client: Client, folder: Path = MIGRATIONS_DIR) -> list[Migration]:
     """Migrations not applied yet; raises MigrationError if an applied file was edited."""
-    done = applied_versions(client, cluster)
+    done = applied_versions(client)
     todo = []
     for migration in load_migrations(folder):
         if migration.version not in done:
@@ -92,7 +95,8 @@ def migrate(
 
     With ``cluster``, each ``ON CLUSTER`` statement blocks until every node ran it (the server's
     ``distributed_ddl_task_timeout``) and raises clickhouse-connect's error when one did not."""
-    todo = pending(client, folder, cluster)
+    _ensure_ledger(client, cluster)
+    todo = pending(client, folder)
     for migration in todo:
         for statement in schema_statements(migration, cluster, client, folder):
             client.command(statement)
