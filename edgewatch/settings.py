@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, SecretStr, field_validator
+from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -69,6 +69,9 @@ class Settings(BaseSettings):
         f"chdb://{DEFAULT_DATA_DIR / 'clickhouse'}"
     )
     raw_ttl_days: int = Field(default=7, ge=1, le=3650)
+    # A server cluster's name in its remote_servers: migrations then create replicated local
+    # tables and Distributed tables ON CLUSTER (docs/scaling.md). Unset: one server or chDB.
+    clickhouse_cluster: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
 
     # Ingester batching: a batch is flushed at whichever limit comes first. The size limits only
     # bind while catching up (otherwise the wait does): fewer, bigger inserts then leave the
@@ -117,6 +120,12 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("use DEBUG, INFO, WARNING or ERROR")
         return level
+
+    @model_validator(mode="after")
+    def _cluster_needs_a_server(self) -> Settings:
+        if self.clickhouse_cluster and self.clickhouse_url.startswith("chdb://"):
+            raise ValueError("EDGEWATCH_CLICKHOUSE_CLUSTER needs a server: set EDGEWATCH_CLICKHOUSE_URL to http(s)://...")
+        return self
 
     @property
     def batch_max_wait_seconds(self) -> float:

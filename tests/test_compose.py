@@ -22,6 +22,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
+from xml.etree import ElementTree
 
 import pytest
 import yaml
@@ -397,6 +398,63 @@ def test_clickhouse_and_kafka_keep_their_data_in_volumes() -> None:
     assert environment(services()["kafka"])["KAFKA_LOG_DIRS"] == expected["kafka"]
 
 
+def test_two_ingesters_share_the_partitions_under_distinct_hostnames() -> None:
+    spec = services()["ingest"]
+    replicas = int(spec["deploy"]["replicas"])
+    partitions = int(str(environment(services()["kafka"])["KAFKA_NUM_PARTITIONS"]))
+    assert 2 <= replicas <= partitions, f"{replicas} ingesters for {partitions} partitions: some would idle"
+    # Static membership names a replica by its hostname: a fixed one would give every replica the same.
+    assert "hostname" not in spec and "container_name" not in spec, "replicas need a hostname each"
+    assert "EDGEWATCH_KAFKA_GROUP" in environment(spec), "the replicas' one consumer group is not configurable"
+
+
+def test_long_running_services_have_resource_limits() -> None:
+    for name, spec in services().items():
+        if str(spec.get("restart", "no")) == "no":
+            continue
+        limits = (spec.get("deploy") or {}).get("resources", {}).get("limits", {})
+        assert float(limits.get("cpus", 0)) > 0, f"{name} has no CPU limit"
+        assert re.fullmatch(r"\d+[mg]", str(limits.get("memory", ""))), f"{name} has no memory limit (e.g. 1g)"
+
+
+def test_servers_are_the_official_images() -> None:
+    official = {"kafka": "apache/kafka", "clickhouse": "clickhouse/clickhouse-server", "grafana": "grafana/grafana"}
+    for name, repository in official.items():
+        assert str(services()[name]["image"]).partition(":")[0] == repository, f"{name}: use {repository}"
+
+
+def test_every_long_running_server_has_a_healthcheck() -> None:
+    for name in ("kafka", "clickhouse", "api", "grafana"):
+        test = services()[name].get("healthcheck", {}).get("test")
+        assert test and test[0] in ("CMD", "CMD-SHELL"), f"{name} has no healthcheck"
+    assert "/api/health" in " ".join(services()["grafana"]["healthcheck"]["test"])  # Grafana's own endpoint
+
+
+def clickhouse_users(path: Path) -> ElementTree.Element:
+    root = ElementTree.parse(path).getroot()
+    assert root.tag == "clickhouse", f"{path}: the top element of a ClickHouse config file is <clickhouse>"
+    return root
+
+
+def test_grafana_reads_clickhouse_as_a_read_only_user() -> None:
+    spec = services()["clickhouse"]
+    mounts = {target: source for source, target in bind_mounts(spec)}
+    users_file = mounts["/etc/clickhouse-server/users.d/grafana.xml"]
+    root = clickhouse_users(users_file)
+    user = root.find("users/grafana")
+    assert user is not None, "no user `grafana`"
+    password = user.find("password")
+    assert password is not None and password.get("from_env") == "CLICKHOUSE_GRAFANA_PASSWORD"
+    assert environment(spec).get("CLICKHOUSE_GRAFANA_PASSWORD"), "the server gets no password for `grafana`"
+    profile = root.find(f"profiles/{user.findtext('profile')}")
+    assert profile is not None and profile.findtext("readonly") == "1", "the profile of `grafana` is not read-only"
+    # The plugin sets max_execution_time on every query; readonly = 1 refuses that unless allowed.
+    assert profile.find("constraints/max_execution_time/changeable_in_readonly") is not None
+    grants = [query.text for query in user.findall("grants/query")]
+    database = environment(spec)["CLICKHOUSE_DB"]
+    assert grants == [f"GRANT SELECT ON {database}.*"], f"`grafana` may do more than read {database}: {grants}"
+
+
 # ---------------------------------------------------------------------------------------------
 # Dockerfile and .dockerignore
 
@@ -425,6 +483,15 @@ def test_image_runs_as_a_user_and_keeps_the_repository_layout() -> None:
     installs = " ".join(args for args in dockerfile("RUN") if "pip install" in args)
     # Editable, because edgewatch.migrate reads REPO_ROOT/migrations next to the package.
     assert re.search(rf"(--editable|-e)\s+{re.escape(app)}\b", installs), "install the copied repository editable"
+
+
+def test_the_files_the_dockerfile_copies_exist() -> None:
+    ignored = {line.strip().strip("/") for line in DOCKERIGNORE.read_text().splitlines()}
+    for args in dockerfile("COPY"):
+        *sources, _ = [part for part in args.split() if not part.startswith("--")]
+        for source in sources:
+            assert (REPO_ROOT / source).exists(), f"COPY {source}: no such file"
+            assert source == "." or source not in ignored, f"COPY {source}, but .dockerignore leaves it out"
 
 
 def test_dockerignore_keeps_what_the_image_needs() -> None:
