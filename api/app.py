@@ -2,7 +2,8 @@
 
 Routes: ``/api/v1/...`` (edges, graph, requests, alerts, silences, backtests) and
 ``/grafana/...`` need the bearer token when ``EDGEWATCH_API_TOKEN`` is set; ``/healthz``,
-``/readyz`` and ``/metrics`` are always open. Nothing is read at import time.
+``/readyz``, ``/metrics`` and the graph page (``/``, ``/ui``, ``/ui/...``: it holds no data and
+asks for the token itself) are always open. Nothing is read at import time.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import Clock, only_known_params, require_token
-from api.routes import alerts, backtest, edges, grafana, graph, health, requests, silences
+from api.routes import alerts, backtest, edges, grafana, graph, health, requests, silences, ui
 from edgewatch.health import HealthThresholds
 from edgewatch.mesh.source import MeshConfigSource
 from edgewatch.metrics import REGISTRY
@@ -88,4 +89,6 @@ def create_app(settings: Settings, client: Client, clock: Clock = _utcnow, mesh:
     for module in (edges, graph, requests, grafana, alerts, silences, backtest):
         app.include_router(module.router, dependencies=guarded)
     app.include_router(health.router)
+    app.include_router(ui.page_router())
+    app.mount("/ui", ui.static_files(), name="ui")
     return app
