@@ -87,8 +87,9 @@ def test_the_outage_edge_is_red_opens_its_panel_and_is_green_before(
     # Click the edge where it is drawn: the panel opens with its charts and failing requests.
     x, y = wait_for(browser, edge_js("[e.renderedMidpoint().x, e.renderedMidpoint().y]"))
     canvas = browser.find_element(By.ID, "cy")
-    offset = browser.execute_script("const r = arguments[0].getBoundingClientRect(); return [r.width, r.height]", canvas)
-    ActionChains(browser).move_to_element_with_offset(canvas, int(x - offset[0] / 2), int(y - offset[1] / 2)).click().perform()
+    width, height = browser.execute_script("const r = arguments[0].getBoundingClientRect(); return [r.width, r.height]",
+                                           canvas)
+    ActionChains(browser).move_to_element_with_offset(canvas, int(x - width / 2), int(y - height / 2)).click().perform()
     wait_for(browser, "document.querySelector('#panel-calls table.calls')")
     panel = browser.find_element(By.ID, "panel")
     assert panel.is_displayed()
