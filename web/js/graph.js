@@ -6,6 +6,8 @@ import { DAGRE_MAX_NODES, lanesLayout, placeNew } from "./layout.js";
 
 export const COLORS = { healthy: "#3f9c35", degraded: "#ec7a08", failing: "#cc0000", idle: "#9a9a9a" };
 const SHAPES = { workload: "ellipse", service: "round-triangle", external: "diamond", unknown: "round-rectangle" };
+const LARGE_EDGES = 800;
+const LABEL_ZOOM = 0.45;
 const EXTERNAL_LANE = "~external";  // sorts after every namespace
 const OUTSIDE_LANE = " outside";    // sorts first
 
@@ -54,22 +56,39 @@ function edgeWidth(rate) {
 
 const STYLE = [
   { selector: "node", style: {
-    shape: (n) => SHAPES[n.data("kind")] || "ellipse", width: 34, height: 34, "background-color": "#fff",
-    "border-width": 3, "border-color": (n) => COLORS[n.data("health")] || COLORS.idle,
+    shape: "ellipse", width: 34, height: 34, "background-color": "#fff", "border-width": 3, "border-color": COLORS.idle,
     label: "data(label)", "font-size": 11, "text-valign": "bottom", "text-margin-y": 4, "text-wrap": "wrap",
     "text-max-width": 180, "min-zoomed-font-size": 7 } },
+  ...Object.entries(SHAPES).map(([kind, shape]) => ({ selector: `node[kind = "${kind}"]`, style: { shape } })),
+  ...Object.entries(COLORS).map(([health, color]) => ({ selector: `node[health = "${health}"]`, style: { "border-color": color } })),
   { selector: "node[kind = 'external']", style: { "border-style": "double", "border-width": 5, "background-color": "#f3f0ff" } },
   { selector: "node[kind = 'unknown']", style: { "background-color": "#eee" } },
   { selector: ":parent", style: {
     shape: "round-rectangle", "background-color": "#f6f8fa", "background-opacity": 0.7, "border-width": 1,
     "border-color": "#9aa5b1", label: "data(label)", "text-valign": "top", "text-halign": "center",
     "text-margin-y": -2, "font-size": 12, "font-weight": "bold", color: "#52606d", padding: 18 } },
+  // Past DAGRE_MAX_NODES, namespace boxes are plain nodes sized to their lane, not compound
+  // parents: cytoscape's compound bounds doubled the first draw at 1,000 nodes (1.5 s -> 3 s).
+  { selector: "node.box", style: {
+    shape: "round-rectangle", width: "data(w)", height: "data(h)", "background-color": "#f6f8fa", "background-opacity": 0.7,
+    "border-width": 1, "border-color": "#9aa5b1", label: "data(label)", "text-valign": "top", "text-margin-y": -4,
+    "font-size": 14, "font-weight": "bold", color: "#52606d", "z-index-compare": "manual", "z-index": 0, events: "no" } },
+  { selector: "node[kind != 'namespace']", style: { "z-index-compare": "manual", "z-index": 2 } },
   { selector: "edge", style: {
-    "curve-style": "bezier", width: "data(width)", "line-color": (e) => COLORS[e.data("health")] || COLORS.idle,
-    "target-arrow-shape": "triangle", "target-arrow-color": (e) => COLORS[e.data("health")] || COLORS.idle,
+    "curve-style": "bezier", width: "data(width)", "line-color": COLORS.idle,
+    "target-arrow-shape": "triangle", "target-arrow-color": COLORS.idle,
     "arrow-scale": 0.9, label: "data(label)", "font-size": 9, "text-wrap": "wrap", "text-rotation": "autorotate",
     "text-background-color": "#fff", "text-background-opacity": 0.55, "text-background-padding": 1,
     "min-zoomed-font-size": 8 } },
+  ...Object.entries(COLORS).map(([health, color]) => ({ selector: `edge[health = "${health}"]`,
+    style: { "line-color": color, "target-arrow-color": color } })),
+  // Past LARGE_EDGES edges, straight "haystack" lines without arrows (the layout already reads
+  // left to right): drawing 3,000 bezier edges with arrows took over a second in headless Chromium.
+  { selector: "edge.large", style: { "curve-style": "haystack", "haystack-radius": 0, "target-arrow-shape": "none", label: "" } },
+  // Labels of a large graph only once zoomed in enough to read them (LABEL_ZOOM): measuring
+  // 4,000 labels for the overview, where none is legible, cost about half a second.
+  { selector: "node.large", style: { label: "" } },
+  { selector: ".large.labelled", style: { label: "data(label)" } },
   { selector: "edge.serves", style: {
     width: 1, "line-style": "dashed", "line-color": "#b8bec6", "target-arrow-shape": "none", label: "" } },
   { selector: "edge.alert", style: { "underlay-color": COLORS.failing, "underlay-opacity": 0.25, "underlay-padding": 6 } },
@@ -86,12 +105,21 @@ const STYLE = [
 export class GraphView {
   constructor(container) {
     this.cy = cytoscape({
-      container, style: STYLE, minZoom: 0.03, maxZoom: 4, wheelSensitivity: 0.3,
+      container, style: STYLE, minZoom: 0.01, maxZoom: 4, wheelSensitivity: 0.3,
       textureOnViewport: true, hideEdgesOnViewport: true, boxSelectionEnabled: false,
     });
     this.positions = new Map();  // node id -> {x, y}: kept across refreshes and windows
     this.layouts = 0;            // full layouts run (the benchmark checks refreshes add none)
     this.labelMode = "traffic";
+    this.boxes = null;  // true: namespace boxes as plain nodes (large graphs), false: compound parents
+    let timer = 0;
+    this.cy.on("zoom", () => { clearTimeout(timer); timer = setTimeout(() => this.showLabels(), 150); });
+  }
+
+  showLabels() {
+    const want = this.cy.zoom() >= LABEL_ZOOM;
+    const large = this.cy.elements(".large");
+    if (large.nonempty() && large.first().hasClass("labelled") !== want) large.toggleClass("labelled", want);
   }
 
   /** Draw `graph` (GET /api/v1/graph's body): add, remove, update; lay out only the first time. */
@@ -112,29 +140,42 @@ export class GraphView {
     const wantedEdges = new Set([...graph.edges.map((e) => e.id), ...graph.serves.map((s) => s.id)]);
     cy.edges().filter((e) => !wantedEdges.has(e.id())).remove();
     const added = [];
+    if (this.boxes === null || this.positions.size === 0) this.boxes = graph.nodes.length > DAGRE_MAX_NODES;
     for (const ns of namespaces) {
-      if (cy.getElementById(`ns:${ns}`).empty()) added.push({ group: "nodes", data: { id: `ns:${ns}`, label: ns, kind: "namespace" } });
+      if (cy.getElementById(`ns:${ns}`).nonempty()) continue;
+      added.push({ group: "nodes", data: { id: `ns:${ns}`, label: ns, kind: "namespace", w: 1, h: 1 }, classes: this.boxes ? "box" : "" });
     }
     const fresh = [];
     for (const node of graph.nodes) {
       const data = { id: node.id, label: nodeLabel(node), kind: node.kind, health: node.health, name: node.name,
         namespace: node.namespace, service_entry: node.service_entry };
       const el = cy.getElementById(node.id);
-      if (el.nonempty()) { el.data(data); continue; }
-      if (node.namespace && node.kind !== "external") data.parent = `ns:${node.namespace}`;
-      added.push({ group: "nodes", data });
+      if (el.nonempty()) {
+        if (el.data("health") !== data.health || el.data("label") !== data.label) el.data(data);
+        continue;
+      }
+      if (node.namespace && node.kind !== "external" && !this.boxes) data.parent = `ns:${node.namespace}`;
+      added.push({ group: "nodes", data, classes: this.boxes ? "large" : "" });
       fresh.push({ id: node.id, lane: laneOf(node) });
     }
+    const large = graph.edges.length > LARGE_EDGES ? " large" : "";
     for (const edge of graph.edges) {
-      const data = { id: edge.id, source: edge.from, target: edge.to, health: edge.health,
-        width: edgeWidth(edge.rps), label: edgeLabel(edge, this.labelMode), stats: edge };
+      const width = Math.round(edgeWidth(edge.rps) * 2) / 2;
+      const label = edgeLabel(edge, this.labelMode);
       const el = cy.getElementById(edge.id);
-      if (el.nonempty()) el.data(data);
-      else added.push({ group: "edges", data });
+      if (el.empty()) {
+        added.push({ group: "edges", data: { id: edge.id, source: edge.from, target: edge.to, health: edge.health,
+          width, label, stats: edge }, classes: large });
+        continue;
+      }
+      // Only what changed is set: each change makes cytoscape restyle and redraw the edge.
+      const old = el.data();
+      old.stats = edge;
+      if (old.health !== edge.health || old.width !== width || old.label !== label) el.data({ health: edge.health, width, label });
     }
     for (const link of graph.serves) {
       if (cy.getElementById(link.id).empty()) {
-        added.push({ group: "edges", data: { id: link.id, source: link.from, target: link.to }, classes: "serves" });
+        added.push({ group: "edges", data: { id: link.id, source: link.from, target: link.to }, classes: `serves${large}` });
       }
     }
     const laneById = (id) => (nodes.has(id) ? laneOf(nodes.get(id)) : "");
@@ -155,9 +196,27 @@ export class GraphView {
       if (el.group === "nodes" && this.positions.has(el.data.id)) el.position = { ...this.positions.get(el.data.id) };
     }
     if (added.length) cy.add(added);
+    if (this.boxes) this.sizeBoxes(graph);
     cy.endBatch();
     if (placeAll) this.dagre();
     return { added: added.length, fresh: fresh.length, first: placeAll || this.layouts === 1 && known.size === 0 };
+  }
+
+  /** Each namespace box around its nodes' positions (large graphs only). */
+  sizeBoxes(graph) {
+    const bounds = new Map();
+    for (const node of graph.nodes) {
+      const p = this.positions.get(node.id);
+      if (!p || !node.namespace || node.kind === "external") continue;
+      const b = bounds.get(node.namespace) || { x1: Infinity, y1: Infinity, x2: -Infinity, y2: -Infinity };
+      bounds.set(node.namespace, { x1: Math.min(b.x1, p.x), y1: Math.min(b.y1, p.y), x2: Math.max(b.x2, p.x), y2: Math.max(b.y2, p.y) });
+    }
+    for (const [ns, b] of bounds) {
+      const box = this.cy.getElementById(`ns:${ns}`);
+      const w = b.x2 - b.x1 + 120, h = b.y2 - b.y1 + 70;
+      if (box.data("w") !== w || box.data("h") !== h) box.data({ w, h });
+      box.position({ x: (b.x1 + b.x2) / 2, y: (b.y1 + b.y2) / 2 + 8 });
+    }
   }
 
   dagre() {
@@ -175,8 +234,19 @@ export class GraphView {
     this.fit();
   }
 
+  /** Fit the nodes' positions in the view (not cy.fit: its bounding boxes measure every label, seconds at 1,000 nodes). */
   fit() {
-    this.cy.fit(undefined, 30);
+    const cy = this.cy;
+    if (cy.nodes().empty()) return;
+    if (cy.nodes().length <= DAGRE_MAX_NODES) { cy.fit(undefined, 30); return; }
+    let x1 = Infinity, y1 = Infinity, x2 = -Infinity, y2 = -Infinity;
+    cy.nodes().not(":parent, .box").forEach((n) => {
+      const p = n.position();
+      x1 = Math.min(x1, p.x); y1 = Math.min(y1, p.y); x2 = Math.max(x2, p.x); y2 = Math.max(y2, p.y);
+    });
+    const pad = 60;
+    const zoom = Math.max(cy.minZoom(), Math.min(cy.width() / (x2 - x1 + 2 * pad), cy.height() / (y2 - y1 + 2 * pad), 2));
+    cy.viewport({ zoom, pan: { x: (cy.width() - (x1 + x2) * zoom) / 2, y: (cy.height() - (y1 + y2) * zoom) / 2 } });
   }
 
   setLabelMode(mode) {
@@ -188,13 +258,16 @@ export class GraphView {
   markAlerts(alerts) {
     const cy = this.cy;
     cy.batch(() => {
-      cy.edges().removeClass("alert pending root-cause symptom");
+      cy.edges(".alert").removeClass("alert pending root-cause symptom");
+      if (!alerts.length) return;
+      const byNames = new Map();
+      cy.edges().not(".serves").forEach((e) => {
+        const s = e.data("stats");
+        byNames.set(`${s.source_namespace}/${s.source}->${s.destination_namespace}/${s.destination}`, e);
+      });
       for (const alert of alerts) {
-        const edge = cy.edges().filter((e) => {
-          const s = e.data("stats");
-          return s && s.source === alert.source && s.destination === alert.destination
-            && s.source_namespace === alert.source_namespace && s.destination_namespace === alert.destination_namespace;
-        });
+        const edge = byNames.get(`${alert.source_namespace}/${alert.source}->${alert.destination_namespace}/${alert.destination}`);
+        if (!edge) continue;
         edge.addClass("alert");
         if (alert.status !== "firing") edge.addClass("pending");
         if (alert.root_causes.length) edge.addClass("symptom");
@@ -207,15 +280,17 @@ export class GraphView {
   filter(namespace, search) {
     const cy = this.cy;
     const needle = search.trim().toLowerCase();
+    if (!needle && !namespace && !this.filtered) return;  // nothing to undo: touch no element
+    this.filtered = Boolean(needle || namespace);
     cy.batch(() => {
-      cy.elements().removeClass("faded hidden match");
+      cy.elements(".faded, .hidden, .match").removeClass("faded hidden match");
       if (namespace) {
         const inside = cy.nodes().filter((n) => n.data("namespace") === namespace || n.id() === `ns:${namespace}`);
         const keep = inside.union(inside.neighborhood()).union(inside.parent());
         cy.elements().not(keep).addClass("hidden");
       }
       if (needle) {
-        const hits = cy.nodes().filter((n) => !n.isParent() && `${n.data("name")} ${n.data("service_entry") || ""}`.toLowerCase().includes(needle));
+        const hits = cy.nodes().filter((n) => !n.isParent() && !n.hasClass("box") && `${n.data("name")} ${n.data("service_entry") || ""}`.toLowerCase().includes(needle));
         hits.addClass("match");
         cy.elements().not(hits.union(hits.connectedEdges()).union(hits.parent())).addClass("faded");
       }
@@ -229,7 +304,7 @@ export class GraphView {
     const esc = (t) => String(t).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
     const parts = [`<svg xmlns="http://www.w3.org/2000/svg" viewBox="${bb.x1 - 20} ${bb.y1 - 20} ${bb.w + 40} ${bb.h + 40}" font-family="sans-serif">`,
       `<rect x="${bb.x1 - 20}" y="${bb.y1 - 20}" width="${bb.w + 40}" height="${bb.h + 40}" fill="#fff"/>`];
-    cy.nodes(":parent").forEach((p) => {
+    cy.nodes(":parent, .box").forEach((p) => {
       const b = p.boundingBox({ includeLabels: false });
       parts.push(`<rect x="${b.x1}" y="${b.y1}" width="${b.w}" height="${b.h}" rx="6" fill="#f6f8fa" stroke="#9aa5b1"/><text x="${b.x1 + b.w / 2}" y="${b.y1 - 4}" text-anchor="middle" font-size="12" font-weight="bold" fill="#52606d">${esc(p.data("label"))}</text>`);
     });
@@ -242,7 +317,7 @@ export class GraphView {
         parts.push(`<text x="${(s.x + t.x) / 2}" y="${(s.y + t.y) / 2 - 3}" text-anchor="middle" font-size="9">${esc(e.data("label").split("\n")[0])}</text>`);
       }
     });
-    cy.nodes().not(":parent").forEach((n) => {
+    cy.nodes().not(":parent, .box").forEach((n) => {
       const p = n.position();
       const color = COLORS[n.data("health")] || COLORS.idle;
       parts.push(`<circle cx="${p.x}" cy="${p.y}" r="16" fill="#fff" stroke="${color}" stroke-width="3"/>`);
