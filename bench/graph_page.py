@@ -103,7 +103,8 @@ def bench_page(url: str, loads: int, refreshes: int) -> tuple[list[float], list[
         for _ in range(loads):
             driver.get(f"{url}/?window=1h&paused=1")
             deadline = time.monotonic() + 120
-            while (first := driver.execute_script("return window.edgewatch && window.edgewatch.timings.firstDraw")) is None:
+            script = "return window.edgewatch && window.edgewatch.timings.firstDraw"
+            while (first := driver.execute_script(script)) is None:
                 assert time.monotonic() < deadline, "the page did not draw in 120 s"
                 time.sleep(0.05)
             draws.append(first)
