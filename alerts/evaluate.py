@@ -32,6 +32,7 @@ from alerts.state import end, step_rule
 from edgewatch.mesh.source import MeshConfigSource
 from edgewatch.metrics import REGISTRY
 from edgewatch.services import SERVING_LOOKBACK, service_map
+from edgewatch.settle import settled_until
 
 EVALUATIONS = REGISTRY.histogram("edgewatch_alert_evaluation_seconds", "Time to evaluate every rule once.")
 ACTIVE = REGISTRY.gauge("edgewatch_alerts", "Active alerts by status.")
@@ -112,8 +113,9 @@ class Evaluator:
         active: list[Alert] = []
         events: list[AlertEvent] = []
         mesh = self._mesh.refresh()
+        settled = settled_until(self._client)  # once for every rule of this evaluation
         for rule in self.rules.values():
-            observed = {obs.edge: obs for obs in queries.observe(self._client, rule, now, mesh)}
+            observed = {obs.edge: obs for obs in queries.observe(self._client, rule, now, mesh, settled)}
             before = {a.edge: a for a in self._alerts.values() if a.rule == rule.name}
             alerts, happened = step_rule(before, observed, rule, now)
             active += alerts.values()

@@ -18,23 +18,27 @@ from alerts.rules import Rule
 from edgewatch.calls import CALL_ROWS, IS_ERROR, IS_TIMEOUT, epoch_ms
 from edgewatch.edge import KEY_COLUMNS
 from edgewatch.mesh.config import EMPTY, MeshConfig
+from edgewatch.settle import settled_until
 
 
-def rule_scope(rule: Rule, now: datetime, mesh: MeshConfig = EMPTY) -> Scope:
+def rule_scope(rule: Rule, now: datetime, mesh: MeshConfig = EMPTY, settled: datetime | None = None) -> Scope:
     """What ``rule``'s query covers at ``now``: the edges its selector matches, its minimum requests."""
     edges, params = rule.selector.sql()
-    return Scope(now, edges, params, rule.min_requests, mesh)
+    return Scope(now, edges, params, rule.min_requests, mesh, settled)
 
 
-def rule_query(rule: Rule, now: datetime, mesh: MeshConfig = EMPTY) -> Query:
+def rule_query(rule: Rule, now: datetime, mesh: MeshConfig = EMPTY, settled: datetime | None = None) -> Query:
     """The rule's one query at ``now`` and its parameters."""
-    return rule.condition.query(rule_scope(rule, now, mesh))
+    return rule.condition.query(rule_scope(rule, now, mesh, settled))
 
 
-def observe(client: Client, rule: Rule, now: datetime, mesh: MeshConfig = EMPTY) -> list[Observation]:
+def observe(client: Client, rule: Rule, now: datetime, mesh: MeshConfig = EMPTY,
+            settled: datetime | None = None) -> list[Observation]:
     """Every edge where ``rule``'s condition holds at ``now``: one query, all edges; ``mesh``
-    is the mesh's own config (configured timeouts)."""
-    scope = rule_scope(rule, now, mesh)
+    is the mesh's own config (configured timeouts); ``settled`` where settling stands (read now
+    when None: a rule on traffic from outside the mesh does not wait for settling)."""
+    settled = settled if settled is not None else settled_until(client)
+    scope = rule_scope(rule, now, mesh, settled)
     sql, params = rule.condition.query(scope)
     return rule.condition.observations(client.query(sql, parameters=params).result_rows, scope)
 
@@ -49,7 +53,7 @@ def edge_details(client: Client, edge: Edge, now: datetime, window: float, slow:
         "sumMap(status_codes) AS codes, sumMap(response_flags) AS flags",
         ("requests", "errors", "timeouts", "status_codes", "response_flags"),
         window,
-        Scope(now, match, edge_params),
+        Scope(now, match, edge_params, settled=settled_until(client)),
     )
     found = client.query(sums, parameters=params).result_rows
     n, errors, timeouts, code_counts, flag_counts = found[0][5:] if found else (0, 0, 0, {}, {})

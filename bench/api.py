@@ -2,7 +2,9 @@
 
 Loads ``--rows`` requests (default 20,000,000) spread over the last 24 hours and 300 edges
 straight into ``requests`` with one ``INSERT ... SELECT FROM numbers()`` (the views fill the
-rollups as they would from the ingester), settles the callee-only calls, serves the API with
+rollups as they would from the ingester), settles the callee-only calls as a live settler would
+(all but the last ``LAG`` minutes: every rollup answer then adds that unsettled tail from
+``requests``, which the benchmark prints and times alone), serves the API with
 uvicorn on a free port, then reports medians of:
 
 - ``GET /api/v1/edges?window=1h``, ``GET /api/v1/graph?window=24h`` and a drill-down
@@ -52,13 +54,14 @@ from clickhouse_connect.driver.client import Client
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from api.app import create_app  # noqa: E402
+from edgewatch import windows  # noqa: E402
 from edgewatch.calls import CALL_ROWS, counted_once, range_params  # noqa: E402
 from edgewatch.clickhouse import connect  # noqa: E402
 from edgewatch.edge import KEYS  # noqa: E402
-from edgewatch.edges import edge_stats  # noqa: E402
+from edgewatch.edges import STATS_MEASURES, edge_stats  # noqa: E402
 from edgewatch.migrate import migrate  # noqa: E402
 from edgewatch.settings import Settings  # noqa: E402
-from edgewatch.settle import LAG, settle  # noqa: E402
+from edgewatch.settle import LAG, settle, settled_until  # noqa: E402
 from edgewatch.windows import TimeRange  # noqa: E402
 
 # Row n belongs to call c (= n, or n - 1 for every tenth row, which is then the callee's own
@@ -191,7 +194,7 @@ def prepare(client: Client, rows: int, now: datetime) -> None:
     began = time.perf_counter()
     settle(client, now - timedelta(minutes=4) + LAG)
     print(f"  settle, one more minute (the steady state, once a minute): {time.perf_counter() - began:.2f} s")
-    settle(client, now + timedelta(minutes=1) + LAG)
+    settle(client, now)  # as a live settler leaves it: the last LAG minutes are not settled yet
     for table in ("edge_minute", "edge_10min", "edge_hour"):
         parts = client.command(f"SELECT count() FROM system.parts WHERE active AND table = '{table}'")
         before = client.command(f"SELECT count() FROM {table}")
@@ -233,6 +236,21 @@ def percentile_errors(client: Client, span: TimeRange, now: datetime) -> None:
                       for name, e in zip(("p50", "p95", "p99"), errors, strict=True)))
 
 
+def unsettled(client: Client, span: TimeRange) -> None:
+    """What every rollup answer of ``span`` adds from ``requests``: the callee-only calls after the
+    settled point (the unsettled tail), their count, the rows that part reads and its time alone."""
+    settled = settled_until(client)
+    planned = windows.plan(span, STATS_MEASURES, settled=settled)
+    tail_only = windows.WindowPlan(span, 0, planned.measures, (), raw=False, tail=planned.tail)
+    sql, params = windows.select(tail_only, "sum(requests)", "tuple()")
+    calls = client.query(sql, parameters=params).result_rows
+    read = rows_read(client, lambda: client.query(sql, parameters=params))
+    took = median_ms(lambda: client.query(sql, parameters=params), 11)
+    print(f"  unsettled tail of 1h (fresh callee-only calls, not yet in the rollups): settled until "
+          f"{settled:%H:%M}, {calls[0][0] if calls else 0:,} calls; "
+          f"the tail alone reads {read:,} rows in {took:.1f} ms")
+
+
 def measure(settings: Settings, client: Client, now: datetime) -> tuple[dict[str, float], list[float]]:
     """Median milliseconds of each answer, through HTTP and by direct calls, and the ratios of
     the day's 1-hour windows (:func:`hourly_ratios`)."""
@@ -246,8 +264,8 @@ def measure(settings: Settings, client: Client, now: datetime) -> tuple[dict[str
         raw = rows_read(client, lambda span=span: edge_stats(client, span, now, raw=True))
         print(f"  rows read for {name}: rollup {rollup:,}, raw scan {raw:,}")
     parts = client.query("SELECT count(), max(rows) FROM system.parts WHERE active AND table = 'requests'").result_rows
-    print(f"  requests: {parts[0][0]} parts, the largest {parts[0][1]:,} rows (a raw scan reads every part that "
-          "overlaps the window, the table being sorted by service first)")
+    print(f"  requests: {parts[0][0]} parts, the largest {parts[0][1]:,} rows")
+    unsettled(client, hour)
     server, url = serve_in_thread(settings, client, now)
     worst = edge_stats(client, hour, now)[0]
     drill = {"source": worst.source, "destination": worst.destination, "status": "5xx", "limit": 100, "window": "1h"}

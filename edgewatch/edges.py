@@ -22,6 +22,7 @@ from edgewatch.health import DEFAULT_THRESHOLDS, Health, HealthThresholds, class
 from edgewatch.latency import bucket_ms, quantile_buckets
 from edgewatch.mesh.config import EMPTY, MeshConfig, MeshFacts
 from edgewatch.mesh.objects import Retries
+from edgewatch.settle import settled_until
 from edgewatch.windows import TimeRange
 
 STATS_MEASURES = ("requests", "errors", "client_errors", "timeouts", "status_codes", "response_flags", "latency")
@@ -108,7 +109,7 @@ def edge_stats(
     """
     where, params = filters.sql()
     sql, params = windows.select(
-        windows.plan(span, STATS_MEASURES, raw=raw),
+        windows.plan(span, STATS_MEASURES, raw=raw, settled=None if raw else settled_until(client)),
         f"""edge, sum(requests), sum(errors), sum(client_errors), sum(timeouts), sumMap(status_codes),
             sumMap(response_flags), {quantile_buckets()}""", "edge", where, params)
     rows = client.query(sql, parameters=params).result_rows
@@ -167,7 +168,7 @@ def edge_timeseries(
     empty ones with zero requests.
     """
     where, params = filters.sql()
-    sql, params = windows.select(windows.plan(span, SERIES_MEASURES, grain=step),
+    sql, params = windows.select(windows.plan(span, SERIES_MEASURES, grain=step, settled=settled_until(client)),
                                  f"t, sum(requests), sum(errors), sum(timeouts), {quantile_buckets()}", "t",
                                  where, params)
     rows = client.query(sql, parameters=params).result_rows

@@ -39,11 +39,17 @@ INTERVAL = timedelta(minutes=1)
 """How often to call :func:`settle`."""
 MAX_CHUNK = timedelta(hours=1)
 
-SETTLED_UNTIL_MS = "(SELECT toInt64(toUnixTimestamp(max(chunk_end))) * 1000 FROM edge_settle_log WHERE done = 1)"
-"""SQL, epoch milliseconds: the rollups hold every callee-only call before this, none after it
-(0 on a database never settled). Chunks are settled in order, so this is the end of the last
-done one; a chunk started and not done yet (a crash in between, redone within a minute) may be
-in the rollups twice over for that minute, which the readers of this accept."""
+SETTLED_UNTIL = "SELECT toUInt32(max(chunk_end)) FROM edge_settle_log WHERE done = 1"
+
+
+def settled_until(client: Client) -> datetime:
+    """The rollups hold every callee-only call before this, none after it (the epoch on a database
+    never settled). Chunks are settled in order, so this is the end of the last done one. A chunk
+    whose insert landed but is not logged done yet (a moment each minute, or a crash in between,
+    redone within a minute) is in the rollups and after this point: a reader adding the calls
+    after this point counts that minute's callee-only calls twice meanwhile, which it accepts.
+    Raises clickhouse_connect's errors."""
+    return from_epoch(int(client.query(SETTLED_UNTIL).result_rows[0][0] or 0))
 
 _INSERT = (f"INSERT INTO {EDGE_MINUTE.name} (minute, {KEYS}, {column_names(EDGE_MINUTE.measures)})\n"
            + calls_rollup_select(f"{IN_RANGE} AND {callee_only()}", EDGE_MINUTE.measures))

@@ -31,7 +31,6 @@ from edgewatch.rollup import (
     aggregate_columns,
     finished_columns,
 )
-from edgewatch.settle import SETTLED_UNTIL_MS
 
 ROLLUP_RETENTION = timedelta(days=90)
 HOUR_GRAIN = 3600
@@ -98,35 +97,39 @@ class Piece:
 
 @dataclass(frozen=True)
 class WindowPlan:
-    """How :func:`select` reads ``span``: the rollup rows of ``pieces`` plus, with ``tail``, the
-    callee-only calls the rollups do not hold yet, from ``requests`` (those after the settled
-    point, :data:`edgewatch.settle.SETTLED_UNTIL_MS`); or, when ``raw``, the records of
-    ``requests`` over the whole span, each call counted once. ``grain``: seconds per time bucket
-    (0: the span is one bucket). ``measures``: the measure columns the rows carry."""
+    """How :func:`select` reads ``span``: the rollup rows of ``pieces`` plus the callee-only calls
+    of ``tail`` that the rollups do not hold yet (the span after the settled point), from
+    ``requests``; or, when ``raw``, the records of ``requests`` over the whole span, each call
+    counted once. ``grain``: seconds per time bucket (0: the span is one bucket). ``measures``:
+    the measure columns the rows carry."""
 
     span: TimeRange
     grain: int
     measures: tuple[Measure, ...]
     pieces: tuple[Piece, ...]
     raw: bool
-    tail: bool = False
+    tail: TimeRange | None = None
 
 
 def plan(span: TimeRange, measures: tuple[str, ...] = API_MEASURES, grain: int | None = None,
-         raw: bool = False) -> WindowPlan:
+         raw: bool = False, settled: datetime | None = None) -> WindowPlan:
     """How to read ``span`` for ``measures`` (names of :data:`edgewatch.rollup.MEASURES`).
 
     Spans of whole minutes with a ``grain`` of whole minutes (or none) read the rollups that carry
-    every measure asked for, and the not yet settled callee-only calls from ``requests`` (so that
-    traffic from outside the mesh counts at once, not after settling); others, and every span
-    when ``raw``, read ``requests``.
+    every measure asked for, and, after ``settled`` (:func:`edgewatch.settle.settled_until`, read
+    just before; None: the rollups hold every callee-only call), the callee-only calls not yet
+    settled, from ``requests``, so that traffic from outside the mesh counts at once, not after
+    settling. Others, and every span when ``raw``, read ``requests``.
     """
     chosen = tuple(MEASURE[name] for name in measures)
     if raw or not span.whole_minutes or (grain or 60) % 60:
         return WindowPlan(span, grain or 0, chosen, (), True)
     tables = tuple(t for t in TABLES if t.carries(measures))
     pieces = rollup_pieces(int(span.start.timestamp()), int(span.end.timestamp()), grain, tables)
-    return WindowPlan(span, grain or 0, chosen, tuple(pieces), False, tail=True)
+    tail = None
+    if settled is not None and settled < span.end:
+        tail = TimeRange(max(span.start, settled), span.end)
+    return WindowPlan(span, grain or 0, chosen, tuple(pieces), False, tail)
 
 
 def rollup_pieces(start: int, end: int, grain: int | None = None, tables: tuple[RollupTable, ...] = TABLES
@@ -192,25 +195,30 @@ def rows(window: WindowPlan, where: str = "1", params: dict[str, Any] | None = N
     columns = ", ".join(m.name for m in window.measures)
     selects = [f"SELECT {_bucket(table, grain, window.grain)} AS t, {KEYS}, edge, {columns} FROM {source}"
                for table, source in _sources(window, where, params, prefix).items()]
-    if window.tail:
-        selects.append(_tail(window, where, params, prefix))
+    if window.tail is not None:
+        selects.append(_tail(window, window.tail, where, params, prefix))
     if not selects:  # an empty span
         selects = [f"SELECT 0 AS t, {KEYS}, edge, {columns} FROM {EDGE_MINUTE.name} WHERE 0"]
     return "\nUNION ALL\n".join(selects), params
 
 
-def _tail(window: WindowPlan, where: str, params: dict[str, Any], prefix: str) -> str:
-    """The rows of the callee-only calls in the span after the settled point, aggregated like
-    the rollups (an empty range once the span is settled)."""
-    params.update(range_params(window.span.start, window.span.end, f"{prefix}tail_"))
-    start = f"greatest({{{prefix}tail_a_ms:Int64}}, {SETTLED_UNTIL_MS})"
-    unsettled = Range(start, f"{{{prefix}tail_b_ms:Int64}}", f"{{{prefix}tail_slack_ms:Int64}}")
+def _tail(window: WindowPlan, tail: TimeRange, where: str, params: dict[str, Any], prefix: str) -> str:
+    """The rows of the callee-only calls of ``tail`` (after the settled point), aggregated like
+    the rollups. The settled point is a parameter read just before, not a subquery: scalar
+    subqueries in this query cost more than a query of their own (chDB 4.4: its analysis and
+    pipeline took 50 ms against 20 ms with the point as a parameter, on a loaded 2-core machine)."""
+    params.update(range_params(tail.start, tail.end, f"{prefix}tail_"))
+    unsettled = Range.of(f"{prefix}tail_")
     grain = f"{{{prefix}grain:UInt32}}"
     bucket = f"intDiv(toUInt32(timestamp), {grain}) * {grain}" if window.grain else "0"
-    calls = f"{unsettled.condition()} AND {where} AND {callee_only(where, within=unsettled)}"
-    return (f"""SELECT t, {KEYS}, {EDGE_KEY} AS edge, {finished_columns(window.measures)} FROM (
-                    SELECT {bucket} AS t, {KEYS}, {aggregate_columns(window.measures)}
-                    FROM {CALL_ROWS % calls} GROUP BY t, {KEYS})""")
+    calls = f"{unsettled.condition()} AND {where} AND {callee_only(where, within=unsettled, narrow=False)}"
+    # One level, the measures' one-step aggregates, the columns they need: a few rows, so
+    # planning is what it costs (half of the layered form's, bench/api.py's load).
+    measures = ", ".join(f"{m.in_one_step} AS {m.name}" for m in window.measures)
+    return (f"""SELECT {bucket} AS t, {KEYS}, {EDGE_KEY} AS edge, {measures}
+                FROM (SELECT {KEYS}, timestamp, response_code AS code, toString(response_flags) AS flags,
+                             duration_ms FROM requests WHERE {calls})
+                GROUP BY t, {KEYS}""")
 
 
 def select(window: WindowPlan, select: str, group_by: str, where: str = "1", params: dict[str, Any] | None = None,
@@ -228,7 +236,7 @@ def select(window: WindowPlan, select: str, group_by: str, where: str = "1", par
         params = dict(params or {})
         sources = _sources(window, where, params, prefix)
         # one table and no tail (an hour of a settled past: edge_10min): no subquery, which costs a little
-        if len(sources) == 1 and not window.tail:
+        if len(sources) == 1 and window.tail is None:
             ((table, source),) = sources.items()
             params[f"{prefix}grain"] = window.grain
             t = _bucket(table, f"{{{prefix}grain:UInt32}}", window.grain)

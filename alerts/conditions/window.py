@@ -42,6 +42,9 @@ class Scope:
     min_requests: int = 1
     mesh: MeshConfig = EMPTY
     """The mesh's own config (timeouts of VirtualServices), for conditions that use it."""
+    settled: datetime | None = None
+    """Where settling stands (:func:`edgewatch.settle.settled_until`): windows add the callee-only
+    calls after it from the raw records; None: the rollups alone."""
 
 
 def rule_window(now: datetime, seconds: float) -> TimeRange:
@@ -57,7 +60,7 @@ def edge_sums(measures: str, reads: tuple[str, ...], seconds: float, scope: Scop
     rollup's columns ``reads``, each ``AS`` a name that is no column), keeping the rows for which
     ``having`` (SQL over those names) holds. ``name`` prefixes the window's parameters: two
     windows in one query need two names."""
-    plan = windows.plan(rule_window(scope.now, seconds), reads)
+    plan = windows.plan(rule_window(scope.now, seconds), reads, settled=scope.settled)
     sql, params = windows.select(plan, f"{KEYS}, {measures}", KEYS, scope.edges, dict(scope.params),
                                  having=having, settings=False, prefix=f"{name}_")
     return sql, params
@@ -73,8 +76,8 @@ def nested_edge_sums(columns: Mapping[str, str], spans: Sequence[float], scope: 
     parts: list[str] = []
     params: dict[str, object] = dict(scope.params)
     for i, span in enumerate(spans):
-        rows, params = windows.rows(windows.plan(rule_window(scope.now, span), reads), scope.edges, params,
-                                    prefix=f"w{i}_")
+        rows, params = windows.rows(windows.plan(rule_window(scope.now, span), reads, settled=scope.settled),
+                                    scope.edges, params, prefix=f"w{i}_")
         parts.append(f"SELECT {i} AS w, {KEYS}, {', '.join(reads)} FROM ({rows})")
     sums = ", ".join(f"sumIf({column}, w = {i}) AS {alias}{i}"
                      for i in range(len(spans)) for alias, column in columns.items())

@@ -81,6 +81,11 @@ class SlackStandIn:
         with self._lock:
             self._script.failures.extend([_Failure(status, retry_after, method)] * count)
 
+    def recover(self) -> None:
+        """Forget the failures still scripted: Slack answers again."""
+        with self._lock:
+            self._script.failures.clear()
+
     def refuse_next(self, method: str, error: str) -> None:
         with self._lock:
             self._script.failures.append(_Failure(200, method=method, error=error))

@@ -1,0 +1,163 @@
+"""Issue #13 on data shaped as a real cluster writes it: Istio's access-log lines in Fluent Bit's records
+(tests/ingest/istio_lines.py), through the real Kafka broker, ingester and engine.
+
+- Front-door traffic (reported by the callee only) counts at once, not after settling: edges, graph,
+  time series, the Grafana endpoint and a rule on ingress errors.
+- Services named apart from their workloads (`fleetman-staff-service` served by `app: staff-service`):
+  the graph draws one path through the Service, `/services/{name}/dependencies` finds its workload, and
+  the link is learned from the pair of reports when the Host header names no Service.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from clickhouse_connect.driver.client import Client
+from fastapi.testclient import TestClient
+
+from alerts.queries import observe
+from alerts.rules import parse_rule
+from api.app import create_app
+from edgewatch.services import SERVING_LOOKBACK, service_map
+from edgewatch.settings import Settings
+from edgewatch.settle import LAG, settle
+from tests.ingest.istio_lines import (
+    API_GATEWAY_POD,
+    DRIVER_MONITORING,
+    STAFF_SERVICE_POD,
+    envoy_time,
+    external,
+    fluent_bit,
+    inbound,
+    outbound,
+    pod,
+)
+
+pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
+
+WEBAPP_POD = pod("webapp", "7d4f9b8c6", "k2j4h")
+POSITION_TRACKER_POD = pod("position-tracker", "8b6c4d9f7", "t5r3e")
+
+
+def browser_call(at: datetime, code: int = 200) -> str:
+    """A browser's request to webapp, from outside the mesh (no gateway): only webapp's proxy logs it."""
+    return fluent_bit(inbound(
+        start_time=envoy_time(at), request_id=str(uuid.uuid4()), path="/", authority="fleetman.example.com",
+        response_code=code, response_flags="-", x_forwarded_for="203.0.113.7", user_agent="Mozilla/5.0",
+        upstream_cluster="inbound|80||", downstream_remote_address="203.0.113.7:61204",
+        requested_server_name=None, duration=3,
+    ), WEBAPP_POD)
+
+
+def by_pair(body: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(e["source"], e["destination"]): e for e in body["edges"]}
+
+
+@pytest.fixture
+def now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def ingest_lines(make_settings: Callable[..., Settings], publish: Callable[..., None],
+                 ingest: Callable[[Settings], Any], lines: list[str]) -> Settings:
+    settings = make_settings()
+    publish(settings, ["\n".join(lines[i:i + 200]).encode() for i in range(0, len(lines), 200)])
+    ingest(settings)
+    return settings
+
+
+def test_front_door_traffic_counts_at_once(
+    ch: Client, make_settings: Callable[..., Settings], publish: Callable[..., None],
+    ingest: Callable[[Settings], Any], now: datetime,
+) -> None:
+    # Four minutes of browser traffic up to now, one request every second, 5% of them 503.
+    start = now - timedelta(minutes=4)
+    calls = [start + timedelta(seconds=i) for i in range(240)]
+    lines = [browser_call(at, 503 if i % 20 == 0 else 200) for i, at in enumerate(calls)]
+    settings = ingest_lines(make_settings, publish, ingest, lines)
+    assert ch.command("SELECT count() FROM requests WHERE reporter = 'destination'") == 240
+
+    api = TestClient(create_app(settings, ch, clock=lambda: now + timedelta(seconds=1)))
+    edges = by_pair(api.get("/api/v1/edges", params={"window": "10m"}).json())
+    front = edges[("unknown", "webapp")]  # the Host header is public: the workload stands in for the Service
+    assert (front["requests"], front["errors"]) == (240, 12)  # every call, once, before any settling
+
+    graph = api.get("/api/v1/graph", params={"window": "10m"}).json()
+    assert [e["requests"] for e in graph["edges"] if e["from"] == "unknown:unknown"] == [240]
+    series = api.get("/api/v1/edges/timeseries", params={"window": "10m", "step": "1m", "source": "unknown"}).json()
+    assert sum(p["requests"] for p in series["points"]) == 240
+    grafana = api.post("/grafana/query", json={
+        "range": {"from": (now - timedelta(minutes=10)).isoformat(), "to": (now + timedelta(seconds=1)).isoformat()},
+        "intervalMs": 60_000, "targets": [{"target": "requests:unknown->webapp", "refId": "A"}],
+    }).json()
+    assert sum(value for value, _ in grafana[0]["datapoints"] if value) == 240
+
+    rule = parse_rule({"name": "front-door-errors", "min_requests": 10, "error_rate": {"above": 0.02, "window": "2m"}})
+    (found,) = observe(ch, rule, now)  # at once: the rule reads the unsettled tail too
+    assert (found.edge.source, found.edge.destination) == ("unknown", "webapp")
+
+    settle(ch, now + LAG + timedelta(minutes=1))  # settled now: the rollups hold them, the tail no more
+    settled = by_pair(api.get("/api/v1/edges", params={"window": "10m"}).json())
+    assert (settled[("unknown", "webapp")]["requests"], settled[("unknown", "webapp")]["errors"]) == (240, 12)
+
+
+def call_through_the_staff_service(at: datetime, request_id: str, code: int = 200) -> list[str]:
+    """api-gateway -> fleetman-staff-service (both proxies' lines), and staff-service's call out."""
+    callee_at = at + timedelta(milliseconds=1)
+    return [
+        fluent_bit(outbound(start_time=envoy_time(at), request_id=request_id, response_code=code), API_GATEWAY_POD),
+        fluent_bit(inbound(start_time=envoy_time(callee_at), request_id=request_id, response_code=code),
+                   STAFF_SERVICE_POD),
+        fluent_bit(external(start_time=envoy_time(callee_at), request_id=request_id + "-out"), STAFF_SERVICE_POD),
+    ]
+
+
+def test_a_service_named_apart_from_its_workload_is_one_path(
+    ch: Client, make_settings: Callable[..., Settings], publish: Callable[..., None],
+    ingest: Callable[[Settings], Any], now: datetime,
+) -> None:
+    lines = [line for i in range(30) for line in
+             call_through_the_staff_service(now - timedelta(seconds=90 - i), str(uuid.uuid4()))]
+    settings = ingest_lines(make_settings, publish, ingest, lines)
+    api = TestClient(create_app(settings, ch, clock=lambda: now))
+
+    graph = api.get("/api/v1/graph", params={"window": "5m"}).json()
+    edges = {(e["from"], e["to"]): e["requests"] for e in graph["edges"]}
+    serves = {(s["from"], s["to"]) for s in graph["serves"]}
+    service, workload = "service:default/fleetman-staff-service", "workload:default/staff-service"
+    assert edges[("workload:default/api-gateway", service)] == 30  # counted once: the caller's report
+    assert (service, workload) in serves  # learned from the inbound line's Host header
+    assert edges[(workload, f"external:{DRIVER_MONITORING}")] == 30
+    assert not any(source == "unknown:unknown" for source, _ in edges)  # the callee's reports are no edge of their own
+
+    body = api.get("/api/v1/services/fleetman-staff-service/dependencies", params={"window": "5m"}).json()
+    assert body["workloads"] == ["staff-service"]
+    assert [(e["source"], e["destination"]) for e in body["edges"]] == [("staff-service", DRIVER_MONITORING)]
+
+
+def test_the_pair_of_reports_links_a_service_whose_host_header_names_none(
+    ch: Client, make_settings: Callable[..., Settings], publish: Callable[..., None],
+    ingest: Callable[[Settings], Any], now: datetime,
+) -> None:
+    """The caller addressed the Service by its cluster IP: the callee's line names no Service."""
+    start = now - timedelta(minutes=5)
+    lines = []
+    for i in range(20):
+        at, request_id = start + timedelta(seconds=i), str(uuid.uuid4())
+        lines.append(fluent_bit(outbound(
+            start_time=envoy_time(at), request_id=request_id, authority="10.96.44.3:8080",
+            upstream_cluster="outbound|8080||fleetman-position-tracker.default.svc.cluster.local"), API_GATEWAY_POD))
+        lines.append(fluent_bit(inbound(
+            start_time=envoy_time(at + timedelta(milliseconds=1)), request_id=request_id,
+            authority="10.96.44.3:8080"), POSITION_TRACKER_POD))
+    ingest_lines(make_settings, publish, ingest, lines)
+    assert service_map(ch, now - SERVING_LOOKBACK).known("fleetman-position-tracker", "default") == frozenset()
+
+    settle(ch, now + LAG + timedelta(minutes=1))
+    services = service_map(ch, now - SERVING_LOOKBACK)
+    assert services.known("fleetman-position-tracker", "default") == {"position-tracker"}
+    assert services.known("10.96.44.3") == frozenset()  # an address names no Service
