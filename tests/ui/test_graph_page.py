@@ -101,6 +101,29 @@ def test_the_outage_edge_is_red_opens_its_panel_and_is_green_before(
     assert "edge=" in browser.current_url  # the selection is in the URL: a link opens the same view
     browser.save_screenshot(str(artifacts / "2-panel.png"))
 
+    # The label switch, the name search, the traffic dots and the SVG export.
+    browser.execute_script("const s = document.getElementById('labels'); s.value = 'latency';"
+                           "s.dispatchEvent(new Event('change'))")
+    assert wait_for(browser, edge_js("e.data('label')")).startswith("p95 ")
+    assert "labels=latency" in browser.current_url
+    browser.find_element(By.ID, "search").send_keys("driver")
+    faded = browser.execute_script("return window.edgewatch.view.cy.nodes('.faded').map(n => n.data('name'))")
+    assert "webapp" in faded and EXTERNAL not in faded
+    browser.find_element(By.ID, "animate").click()
+    # Dots are drawn on a canvas covering the whole graph, some of them along the external edge.
+    assert wait_for(browser, "(() => { const c = document.getElementById('traffic'), cy = window.edgewatch.view.cy;"
+                             "return c.width === Math.round(cy.width()) && c.height === Math.round(cy.height()); })()")
+    assert wait_for(browser, edge_js(
+        "(() => { const c = document.getElementById('traffic'); const z = e.cy().zoom(), p = e.cy().pan();"
+        "const a = e.sourceEndpoint(), b = e.targetEndpoint();"
+        "const x1 = Math.min(a.x, b.x) * z + p.x - 8, y1 = Math.min(a.y, b.y) * z + p.y - 8;"
+        "const x2 = Math.max(a.x, b.x) * z + p.x + 8, y2 = Math.max(a.y, b.y) * z + p.y + 8;"
+        "const d = c.getContext('2d').getImageData(x1, y1, x2 - x1, y2 - y1).data;"
+        "for (let i = 3; i < d.length; i += 4) if (d[i]) return true; return false; })()"))
+    svg = browser.execute_script("return window.edgewatch.view.svg()")
+    assert svg.startswith("<svg") and SERVICE_ENTRY in svg
+    browser.save_screenshot(str(artifacts / "2b-search-latency-traffic.png"))
+
     # Replay a window before the outage: green, and visibly not live.
     end = (outage - timedelta(minutes=1)).isoformat().replace("+00:00", "Z")
     browser.get(f"{served.url}/?window=5m&end={end}")

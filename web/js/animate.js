@@ -26,7 +26,8 @@ export class TrafficAnimation {
   draw(now) {
     const { canvas, cy } = this;
     const rect = canvas.getBoundingClientRect();
-    if (canvas.width !== rect.width || canvas.height !== rect.height) { canvas.width = rect.width; canvas.height = rect.height; }
+    const width = Math.round(rect.width), height = Math.round(rect.height);
+    if (canvas.width !== width || canvas.height !== height) { canvas.width = width; canvas.height = height; }
     const ctx = canvas.getContext("2d");
     ctx.clearRect(0, 0, canvas.width, canvas.height);
     const zoom = cy.zoom(), pan = cy.pan();
