@@ -1,4 +1,4 @@
-"""The live service graph page: ``GET /`` and ``/ui`` serve ``web/index.html``, ``/ui/...`` the
+"""The live service graph page: ``GET /`` and ``/ui`` (``/ui/``) serve ``web/index.html``, ``/ui/...`` the
 page's scripts, styles and vendored libraries (web/vendor). Never behind the bearer token: the
 page holds no data; it asks the user for the token once and sends it to the data routes.
 
@@ -24,7 +24,7 @@ _NO_CACHE = {"Cache-Control": "no-cache"}
 
 
 def page_router(web_root: Path = WEB_ROOT) -> APIRouter:
-    """``GET /`` and ``GET /ui``: the page; 404 with the folder's name when it is missing."""
+    """``GET /``, ``/ui`` and ``/ui/``: the page; 404 with the folder's name when it is missing."""
     router = APIRouter(tags=["page"], include_in_schema=False)
 
     def index() -> FileResponse:
@@ -35,6 +35,7 @@ def page_router(web_root: Path = WEB_ROOT) -> APIRouter:
 
     router.add_api_route("/", index, methods=["GET"])
     router.add_api_route("/ui", index, methods=["GET"])
+    router.add_api_route("/ui/", index, methods=["GET"])  # as people type it; else the assets' mount says 404
     return router
 
 

@@ -20,7 +20,7 @@ class NoClient:
 
 def test_the_page_and_its_assets_are_open_and_the_data_is_not() -> None:
     api = TestClient(create_app(Settings.model_validate({"api_token": "s3cret"}), NoClient()))  # type: ignore[arg-type]
-    for path in ("/", "/ui"):
+    for path in ("/", "/ui", "/ui/", "/?window=1h&edge=x"):
         page = api.get(path)
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
         assert page.headers["cache-control"] == "no-cache"

@@ -17,6 +17,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
+from alerts.rules import load_rules
+from alerts.service import AlertService
 from api.app import create_app
 from edgewatch.mesh.source import MeshConfigSource
 from edgewatch.settings import REPO_ROOT, Settings
@@ -63,6 +65,12 @@ def outage(ch: Client, make_settings: Callable[..., Settings], publish: Callable
     publish(settings, [b"\n".join(lines[i:i + 500]) for i in range(0, len(lines), 500)])
     ingest(settings)
     assert ch.command("SELECT count() FROM dead_letters") == 0
+    # The demo's rules, evaluated 15 s apart as the service does: the external edge's alert fires
+    # as the root cause, its callers' alerts as its symptoms.
+    service = AlertService(settings, ch, rules=load_rules(REPO_ROOT / "alerts" / "rules-demo.yaml"),
+                           mesh=MeshConfigSource(SEED))
+    for back in (45, 30, 15):
+        service.evaluate_once(now - timedelta(seconds=back))
     return start
 
 
@@ -82,6 +90,11 @@ def test_the_outage_edge_is_red_opens_its_panel_and_is_green_before(
         "return {shape: n.style('shape'), label: n.data('label'), kind: n.data('kind')}")
     assert node == {"shape": "diamond", "label": f"{SERVICE_ENTRY}\n{EXTERNAL}", "kind": "external"}
     assert browser.execute_script("return window.edgewatch.view.cy.nodes(':parent').map(n => n.data('label'))")
+    # Its firing alert marks it as the root cause; the callers it takes down are marked apart.
+    assert wait_for(browser, edge_js("e.classes().filter(c => c !== 'large').sort()")) == ["alert", "root-cause"]
+    symptoms = browser.execute_script(
+        "return window.edgewatch.view.cy.edges('.symptom').map(e => e.data('stats').source).sort()")
+    assert "api-gateway" in symptoms and "webapp" in symptoms, symptoms
     browser.save_screenshot(str(artifacts / "1-outage.png"))
 
     # Click the edge where it is drawn: the panel opens with its charts and failing requests.
@@ -98,6 +111,8 @@ def test_the_outage_edge_is_red_opens_its_panel_and_is_green_before(
     rows = browser.find_elements(By.CSS_SELECTOR, "#panel-calls table.calls tr")[1:]
     assert rows and all("504" in r.text and "UT" in r.text for r in rows), [r.text for r in rows]
     assert SERVICE_ENTRY in panel.text and "1.00 s" in panel.text  # its ServiceEntry and VirtualService timeout
+    alert = browser.find_element(By.CSS_SELECTOR, "#panel-alerts .alert").text
+    assert "FIRING" in alert and "root cause" in alert and "Affected callers" in alert and "api-gateway" in alert, alert
     assert "edge=" in browser.current_url  # the selection is in the URL: a link opens the same view
     browser.save_screenshot(str(artifacts / "2-panel.png"))
 

@@ -50,6 +50,11 @@ function laneOf(node) {
   return node.namespace || OUTSIDE_LANE;
 }
 
+/** How far above its edge a label goes (px): half its lines' height plus half the line's width. */
+function labelShift(label, width) {
+  return -Math.round(label.split("\n").length * 6 + width / 2 + 2);
+}
+
 function edgeWidth(rate) {
   return Math.min(9, 1.2 + Math.log2(1 + rate) * 1.1);
 }
@@ -61,7 +66,9 @@ const STYLE = [
     "text-max-width": 180, "min-zoomed-font-size": 7 } },
   ...Object.entries(SHAPES).map(([kind, shape]) => ({ selector: `node[kind = "${kind}"]`, style: { shape } })),
   ...Object.entries(COLORS).map(([health, color]) => ({ selector: `node[health = "${health}"]`, style: { "border-color": color } })),
-  { selector: "node[kind = 'external']", style: { "border-style": "double", "border-width": 5, "background-color": "#f3f0ff" } },
+  // External hosts sit in the last column: their two-line label goes right of them, clear of the edges coming in.
+  { selector: "node[kind = 'external']", style: { "border-style": "double", "border-width": 5, "background-color": "#f3f0ff",
+    "text-valign": "center", "text-halign": "right", "text-margin-x": 6, "text-margin-y": 0, "text-justification": "left" } },
   { selector: "node[kind = 'unknown']", style: { "background-color": "#eee" } },
   { selector: ":parent", style: {
     shape: "round-rectangle", "background-color": "#f6f8fa", "background-opacity": 0.7, "border-width": 1,
@@ -78,7 +85,8 @@ const STYLE = [
     "curve-style": "bezier", width: "data(width)", "line-color": COLORS.idle,
     "target-arrow-shape": "triangle", "target-arrow-color": COLORS.idle,
     "arrow-scale": 0.9, label: "data(label)", "font-size": 9, "text-wrap": "wrap", "text-rotation": "autorotate",
-    "text-background-color": "#fff", "text-background-opacity": 0.55, "text-background-padding": 1,
+    // Beside the line, not over it: a label drawn across the edge hid its colour.
+    "text-margin-y": "data(labelShift)", "text-outline-color": "#fff", "text-outline-width": 1.5, "text-outline-opacity": 0.9,
     "min-zoomed-font-size": 8 } },
   ...Object.entries(COLORS).map(([health, color]) => ({ selector: `edge[health = "${health}"]`,
     style: { "line-color": color, "target-arrow-color": color } })),
@@ -99,7 +107,8 @@ const STYLE = [
   { selector: ".faded", style: { opacity: 0.12 } },
   { selector: ".hidden", style: { display: "none" } },
   { selector: ".match", style: { "border-color": "#2b6cb0", "border-width": 5 } },
-  { selector: ":selected", style: { "overlay-color": "#2b6cb0", "overlay-opacity": 0.18, "overlay-padding": 8 } },
+  // Selection as an underlay: an overlay on top tinted the selected edge's health colour away.
+  { selector: ":selected", style: { "underlay-color": "#2b6cb0", "underlay-opacity": 0.22, "underlay-padding": 7 } },
 ];
 
 export class GraphView {
@@ -165,13 +174,13 @@ export class GraphView {
       const el = cy.getElementById(edge.id);
       if (el.empty()) {
         added.push({ group: "edges", data: { id: edge.id, source: edge.from, target: edge.to, health: edge.health,
-          width, label, stats: edge }, classes: large });
+          width, label, labelShift: labelShift(label, width), stats: edge }, classes: large });
         continue;
       }
       // Only what changed is set: each change makes cytoscape restyle and redraw the edge.
       const old = el.data();
       old.stats = edge;
-      if (old.health !== edge.health || old.width !== width || old.label !== label) el.data({ health: edge.health, width, label });
+      if (old.health !== edge.health || old.width !== width || old.label !== label) el.data({ health: edge.health, width, label, labelShift: labelShift(label, width) });
     }
     for (const link of graph.serves) {
       if (cy.getElementById(link.id).empty()) {
@@ -195,6 +204,9 @@ export class GraphView {
     for (const el of added) {
       if (el.group === "nodes" && this.positions.has(el.data.id)) el.position = { ...this.positions.get(el.data.id) };
     }
+    // In id order, nodes first: dagre's result depends on the order it is given, and the API's
+    // (busiest first) changes with the traffic; the same mesh then lays out the same way on every load.
+    added.sort((a, b) => (a.group !== b.group ? (a.group === "nodes" ? -1 : 1) : a.data.id < b.data.id ? -1 : a.data.id > b.data.id ? 1 : 0));
     if (added.length) cy.add(added);
     if (this.boxes) this.sizeBoxes(graph);
     cy.endBatch();
@@ -251,7 +263,10 @@ export class GraphView {
 
   setLabelMode(mode) {
     this.labelMode = mode;
-    this.cy.batch(() => this.cy.edges().not(".serves").forEach((e) => e.data("label", edgeLabel(e.data("stats"), mode))));
+    this.cy.batch(() => this.cy.edges().not(".serves").forEach((e) => {
+      const label = edgeLabel(e.data("stats"), mode);
+      e.data({ label, labelShift: labelShift(label, e.data("width")) });
+    }));
   }
 
   /** Mark the edges of `alerts` (GET /api/v1/alerts): root causes apart from the callers they take down. */

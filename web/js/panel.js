@@ -65,7 +65,7 @@ ${breakdown("Status codes", edge.status_codes)}${breakdown("Response flags", edg
       call("/api/v1/requests", { ...filters, status: "error", limit: 20 }),
     ]);
     if (ticket !== this.token) return;
-    this.body.querySelector("#panel-charts").innerHTML = series.status === "fulfilled" ? this.charts(series.value.points)
+    this.body.querySelector("#panel-charts").innerHTML = series.status === "fulfilled" ? this.charts(series.value.points, edge)
       : `<span class="muted">${esc(series.reason.message)}</span>`;
     this.body.querySelector("#panel-calls").innerHTML = calls.status === "fulfilled" ? this.calls(calls.value.requests)
       : `<span class="muted">${esc(calls.reason.message)}</span>`;
@@ -75,23 +75,27 @@ ${breakdown("Status codes", edge.status_codes)}${breakdown("Response flags", edg
     }));
   }
 
-  charts(points) {
+  /** The four charts over the window; each headline is the edge's value over the whole window
+   * (a last point would mostly show the current, still filling, step). */
+  charts(points, edge) {
     const v = (key) => points.map((p) => p[key]);
     return [
-      lineChart("requests/s", points, [{ color: "#2b6cb0", values: v("rps") }], (x) => rps(x)),
-      lineChart("errors", points, [{ color: "#cc0000", values: v("error_rate") }], percent),
-      lineChart("timeouts", points, [{ color: "#ec7a08", values: v("timeout_rate") }], percent),
-      lineChart("latency", points, [
+      lineChart("requests/s", points, [{ color: "#2b6cb0", values: v("rps") }], `${rps(edge.rps)} rps`),
+      lineChart("errors", points, [{ color: "#cc0000", values: v("error_rate") }], percent(edge.error_rate)),
+      lineChart("timeouts", points, [{ color: "#ec7a08", values: v("timeout_rate") }], percent(edge.timeout_rate)),
+      lineChart("p50 / p95 / p99", points, [
         { name: "p50", color: "#6ea8de", values: v("p50_ms") }, { name: "p95", color: "#2b6cb0", values: v("p95_ms") },
-        { name: "p99", color: "#1a365d", values: v("p99_ms") }], ms),
+        { name: "p99", color: "#1a365d", values: v("p99_ms") }], `p99 ${ms(edge.p99_ms)}`),
     ].join("");
   }
 
   calls(requests) {
     if (!requests.length) return `<span class="muted">No failing request in the window.</span>`;
+    // The request id shortened to its first 8 characters (all of it in the tooltip and the copy).
+    const time = (t) => new Date(t).toLocaleTimeString([], { hourCycle: "h23" });
     return `<table class="calls"><tr><th>time</th><th>path</th><th>code</th><th>flags</th><th>duration</th><th>request id</th></tr>${requests.map((r) =>
-      `<tr><td>${esc(new Date(r.time).toLocaleTimeString())}</td><td>${esc(r.method)} ${esc(r.path)}</td><td>${esc(r.response_code)}</td>
-<td>${esc(r.response_flags)}</td><td>${ms(r.duration_ms)}</td><td><code>${esc(r.request_id)}</code> <button type="button" class="copy" data-copy="${esc(r.request_id)}">copy</button></td></tr>`).join("")}</table>`;
+      `<tr><td>${esc(time(r.time))}</td><td class="path">${esc(r.method)} ${esc(r.path)}</td><td>${esc(r.response_code)}</td>
+<td>${esc(r.response_flags)}</td><td>${ms(r.duration_ms)}</td><td class="id"><code title="${esc(r.request_id)}">${esc(String(r.request_id).slice(0, 8))}</code><button type="button" class="copy" data-copy="${esc(r.request_id)}" title="Copy the request id">copy</button></td></tr>`).join("")}</table>`;
   }
 
   silenceForm(button, alert) {
