@@ -96,9 +96,12 @@ def bench_api(url: str, runs: int) -> tuple[float, int, int]:
 POSITIONS = "return window.edgewatch.view.cy.nodes().map(n => [n.id(), n.position('x'), n.position('y')])"
 
 
-def bench_page(url: str, loads: int, refreshes: int) -> tuple[list[float], list[float]]:
-    """First full draws (ms since navigation) and refreshes (ms), over ``loads`` page loads."""
-    draws, refreshed = [], []
+def bench_page(url: str, loads: int, refreshes: int) -> tuple[list[float], list[float], list[dict[str, float]]]:
+    """First full draws (ms since navigation), refreshes (ms) and the first draws' parts (ms:
+    ``start``, the page's scripts until its first request; ``fetch``, the graph and alerts;
+    ``show``, building and placing the elements; ``rest``, filters and fit; ``paint``, two
+    frames), over ``loads`` page loads."""
+    draws, refreshed, parts = [], [], []
     with chromium() as driver:
         for _ in range(loads):
             driver.get(f"{url}/?window=1h&paused=1")
@@ -108,6 +111,9 @@ def bench_page(url: str, loads: int, refreshes: int) -> tuple[list[float], list[
                 assert time.monotonic() < deadline, "the page did not draw in 120 s"
                 time.sleep(0.05)
             draws.append(first)
+            part = driver.execute_script("const t = window.edgewatch.timings; return {...t.first, "
+                                         "start: t.firstDraw - t.firstRefreshMs}")
+            parts.append(part)
             before = driver.execute_script(POSITIONS)
             for _ in range(refreshes):
                 took = driver.execute_async_script(
@@ -116,7 +122,7 @@ def bench_page(url: str, loads: int, refreshes: int) -> tuple[list[float], list[
                 refreshed.append(took)
             assert driver.execute_script("return window.edgewatch.view.layouts") == 1, "a refresh laid the graph out"
             assert driver.execute_script(POSITIONS) == before, "a refresh moved nodes"
-    return draws, refreshed
+    return draws, refreshed, parts
 
 
 def main() -> int:
@@ -146,9 +152,11 @@ def main() -> int:
             api_ms, nodes, edges = bench_api(server.url, args.runs)
             print(f"GET /api/v1/graph?window=1h: {nodes} nodes, {edges} edges, median {api_ms:.0f} ms "
                   f"over {args.runs} runs (target < 250 ms)")
-            draws, refreshes = bench_page(server.url, args.loads, args.refreshes)
+            draws, refreshes, parts = bench_page(server.url, args.loads, args.refreshes)
             print(f"page, first full draw: median {statistics.median(draws):.0f} ms since navigation "
                   f"(each: {', '.join(f'{d:.0f}' for d in draws)}; target < 2000 ms)")
+            for key in ("start", "fetch", "show", "rest", "paint"):
+                print(f"    {key:5} median {statistics.median(p[key] for p in parts):.0f} ms")
             print(f"page, refresh (fetch, update in place, painted; no layout, no node moved): median "
                   f"{statistics.median(refreshes):.0f} ms over {len(refreshes)}")
         finally:

@@ -97,6 +97,14 @@ def test_the_outage_edge_is_red_opens_its_panel_and_is_green_before(
     assert "api-gateway" in symptoms and "webapp" in symptoms, symptoms
     browser.save_screenshot(str(artifacts / "1-outage.png"))
 
+    # A refresh updates in place: no layout, no node moved.
+    positions = "return window.edgewatch.view.cy.nodes().map(n => [n.id(), n.position('x'), n.position('y')])"
+    before, refreshes = browser.execute_script(positions), browser.execute_script("return window.edgewatch.refreshes")
+    browser.execute_async_script("window.edgewatch.refresh().then(arguments[arguments.length - 1])")
+    assert browser.execute_script("return window.edgewatch.refreshes") > refreshes
+    assert browser.execute_script("return window.edgewatch.view.layouts") == 1
+    assert browser.execute_script(positions) == before
+
     # Click the edge where it is drawn: the panel opens with its charts and failing requests.
     x, y = wait_for(browser, edge_js("[e.renderedMidpoint().x, e.renderedMidpoint().y]"))
     canvas = browser.find_element(By.ID, "cy")

@@ -110,7 +110,7 @@ async function refresh() {
     await painted();
     const done = performance.now();
     page.timings.last = { fetch: fetched - began, show: shown - fetched, rest: drawn - shown, paint: done - drawn };
-    if (first) { page.timings.firstDraw = done; page.timings.firstRefreshMs = done - began; }
+    if (first) { page.timings.firstDraw = done; page.timings.firstRefreshMs = done - began; page.timings.first = page.timings.last; }
     else page.timings.refreshMs.push(done - began);
     page.refreshes++;
   } catch (error) {
