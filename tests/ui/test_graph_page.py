@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from clickhouse_connect.driver.client import Client
 from selenium.webdriver.common.action_chains import ActionChains
@@ -124,6 +125,15 @@ def test_the_outage_edge_is_red_opens_its_panel_and_is_green_before(
     assert "edge=" in browser.current_url  # the selection is in the URL: a link opens the same view
     browser.save_screenshot(str(artifacts / "2-panel.png"))
 
+    # Silence the edge's first alert from the panel: the API holds the silence.
+    browser.find_element(By.CSS_SELECTOR, "#panel-alerts .silence-open").click()
+    browser.find_element(By.CSS_SELECTOR, "#panel-alerts form.silence button[type=submit]").click()
+    wait_for(browser, "document.querySelector('#panel-alerts form.silence .result')"
+                      ".textContent.includes('silenced until')")
+    silences = httpx.get(f"{served.url}/api/v1/silences").json()["silences"]
+    assert [(x["source"], x["destination"], x["created_by"]) for x in silences] == [
+        ("staff-service", EXTERNAL, "graph page")]
+
     # The label switch, the name search, the traffic dots and the SVG export.
     browser.execute_script("const s = document.getElementById('labels'); s.value = 'latency';"
                            "s.dispatchEvent(new Event('change'))")
@@ -160,6 +170,16 @@ def test_the_outage_edge_is_red_opens_its_panel_and_is_green_before(
     browser.get(f"{served.url}/?window=5m&source=staff-service&destination={EXTERNAL}")
     wait_for(browser, "document.querySelector('#panel h2[data-edge]')")
     assert f"staff-service → {EXTERNAL}" in browser.find_element(By.CSS_SELECTOR, "#panel h2").text
+
+    # A node's panel: its inbound and outbound edges.
+    browser.get(f"{served.url}/?window=5m&node=workload:default/staff-service")
+    wait_for(browser, "document.querySelector('#panel h2[data-node]')")
+    inbound, outbound = (e.text for e in browser.find_elements(By.CSS_SELECTOR, "#panel ul.edge-list"))
+    assert "api-gateway → fleetman-staff-service" in inbound and EXTERNAL in outbound and "failing" in outbound
+    calls_in = browser.execute_script("return [...document.querySelectorAll('#panel dt')]"
+                                      ".find(dt => dt.textContent === 'requests in').nextElementSibling.textContent")
+    assert int(calls_in) > 0  # its calls come through its Service
+    browser.save_screenshot(str(artifacts / "3b-node.png"))
 
 
 def test_token_and_unreachable_api_messages(browser: WebDriver, ch: Client, artifacts: Path) -> None:

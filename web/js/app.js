@@ -151,8 +151,10 @@ function select(kind, id) {
   if (kind === "edge") {
     panel.showEdge(el.data("stats"), state, page.alerts);
   } else {
+    // A workload is called through the Services that serve it: their edges are its inbound ones.
     const node = page.graph.nodes.find((n) => n.id === id);
-    panel.showNode(node, page.graph.edges.filter((e) => e.to === id), page.graph.edges.filter((e) => e.from === id));
+    const via = new Set([id, ...page.graph.serves.filter((s) => s.to === id).map((s) => s.from)]);
+    panel.showNode(node, page.graph.edges.filter((e) => via.has(e.to)), page.graph.edges.filter((e) => e.from === id));
   }
   view.cy.animate({ center: { eles: el }, duration: 200 });
 }

@@ -124,18 +124,18 @@ ${breakdown("Status codes", edge.status_codes)}${breakdown("Response flags", edg
     });
   }
 
-  /** A node: its inbound and outbound edges, each clickable. */
+  /** A node: its inbound edges (a workload's: those to the Services serving it) and outbound ones, each clickable. */
   showNode(node, edgesIn, edgesOut) {
     this.token++;
     this.root.hidden = false;
-    const list = (edges, far) => edges.length ? `<ul class="edge-list">${edges.map((e) =>
-      `<li data-edge="${esc(e.id)}"><span class="health ${e.health}">${e.health}</span> ${esc(e[far])} · ${rps(e.rps)} rps · ${percent(e.error_rate)} err · p99 ${ms(e.p99_ms)}</li>`).join("")}</ul>`
+    const list = (edges) => edges.length ? `<ul class="edge-list">${edges.map((e) =>
+      `<li data-edge="${esc(e.id)}"><span class="health ${e.health}">${e.health}</span> ${esc(e.source)} → ${esc(e.destination)} · ${rps(e.rps)} rps · ${percent(e.error_rate)} err · p99 ${ms(e.p99_ms)}</li>`).join("")}</ul>`
       : `<span class="muted">none in the window</span>`;
     this.body.innerHTML = `<h2 data-node="${esc(node.id)}">${esc(node.service_entry || node.name)}</h2>
 <span class="health ${node.health}">${node.health}</span>
 ${facts([["kind", node.kind], ["namespace", esc(node.namespace)], ["host", node.service_entry ? esc(node.name) : null],
-  ["location", esc(node.location)], ["requests in", node.requests_in], ["requests out", node.requests_out]])}
-<h3>Inbound</h3>${list(edgesIn, "source")}<h3>Outbound</h3>${list(edgesOut, "destination")}`;
+  ["location", esc(node.location)], ["requests in", edgesIn.reduce((sum, e) => sum + e.requests, 0)], ["requests out", node.requests_out]])}
+<h3>Inbound</h3>${list(edgesIn)}<h3>Outbound</h3>${list(edgesOut)}`;
     this.body.querySelectorAll("li[data-edge]").forEach((li) => li.addEventListener("click", () => this.onSelect("edge", li.dataset.edge)));
   }
 }
