@@ -3,7 +3,8 @@
 Routes: ``/api/v1/...`` (edges, graph, requests, alerts, silences, backtests) and
 ``/grafana/...`` need the bearer token when ``EDGEWATCH_API_TOKEN`` is set; the writes (silences
 created or expired, backtests) need ``EDGEWATCH_ADMIN_TOKEN`` when that is set; ``/healthz``,
-``/readyz`` and ``/metrics`` are always open. Request bodies over ``EDGEWATCH_API_MAX_BODY_BYTES``
+``/readyz``, ``/metrics`` and the graph page (``/``, ``/ui``, ``/ui/...``: it holds no data and
+asks for the token itself) are always open. Request bodies over ``EDGEWATCH_API_MAX_BODY_BYTES``
 get 413. Nothing is read at import time.
 """
 
@@ -20,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.body_limit import BodyLimitMiddleware
 from api.deps import Clock, only_known_params, require_token
-from api.routes import alerts, backtest, edges, grafana, graph, health, requests, silences
+from api.routes import alerts, backtest, edges, grafana, graph, health, requests, silences, ui
 from edgewatch.health import HealthThresholds
 from edgewatch.mesh.source import MeshConfigSource
 from edgewatch.metrics import REGISTRY
@@ -94,4 +95,6 @@ starts empty; a process that runs more parts (``edgewatch up``: the ingester) ad
     for module in (edges, graph, requests, grafana, alerts, silences, backtest):
         app.include_router(module.router, dependencies=guarded)
     app.include_router(health.router)
+    app.include_router(ui.page_router())
+    app.mount("/ui", ui.static_files(), name="ui")
     return app
