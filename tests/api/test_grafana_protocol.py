@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 import pytest
 from fastapi.testclient import TestClient
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter
 
 from alerts import store
 from alerts.model import Alert, AlertEvent, Edge, EventKind, Status
@@ -306,7 +306,7 @@ def test_what_cannot_be_answered_is_a_400_with_a_message(mesh: Mesh, path: str, 
 
 
 def test_the_bearer_token_guards_the_datasource(mesh: Mesh) -> None:
-    guarded: TestClient = api_client(mesh.settings.model_copy(update={"api_token": "s3cret"}), mesh.client, mesh.now)
+    guarded: TestClient = api_client(mesh.settings.model_copy(update={"api_token": SecretStr("s3cret")}), mesh.client, mesh.now)
     body = query_body(mesh, [{"target": "edges"}])
     assert guarded.post("/grafana/query", json=body).status_code == 401
     assert guarded.post("/grafana/metrics", json={}).status_code == 401
