@@ -306,7 +306,8 @@ def test_what_cannot_be_answered_is_a_400_with_a_message(mesh: Mesh, path: str, 
 
 
 def test_the_bearer_token_guards_the_datasource(mesh: Mesh) -> None:
-    guarded: TestClient = api_client(mesh.settings.model_copy(update={"api_token": SecretStr("s3cret")}), mesh.client, mesh.now)
+    settings = mesh.settings.model_copy(update={"api_token": SecretStr("s3cret")})
+    guarded: TestClient = api_client(settings, mesh.client, mesh.now)
     body = query_body(mesh, [{"target": "edges"}])
     assert guarded.post("/grafana/query", json=body).status_code == 401
     assert guarded.post("/grafana/metrics", json={}).status_code == 401
