@@ -27,6 +27,7 @@ from clickhouse_connect.driver.client import Client
 
 from edgewatch.calls import IN_RANGE, callee_only, from_epoch, range_params
 from edgewatch.edge import KEYS
+from edgewatch.metrics import REGISTRY
 from edgewatch.rollup import EDGE_MINUTE, calls_rollup_select, column_names
 from edgewatch.services import learn_from_pairs
 
@@ -38,6 +39,10 @@ report may take to arrive after the callee's."""
 INTERVAL = timedelta(minutes=1)
 """How often to call :func:`settle`."""
 MAX_CHUNK = timedelta(hours=1)
+
+BEHIND = REGISTRY.gauge(
+    "edgewatch_settle_behind_seconds",
+    "How far the settled point lies behind now: readers add the callee-only calls after it from requests.")
 
 SETTLED_UNTIL = "SELECT toUInt32(max(chunk_end)) FROM edge_settle_log WHERE done = 1"
 
@@ -73,7 +78,11 @@ def settle(client: Client, now: datetime, lag: timedelta = LAG, max_chunks: int 
 
     Blocks for the inserts (one per chunk of at most an hour, at most ``max_chunks`` per call,
     so a long backlog is worked off over several calls). Starts, on a database never settled,
-    at the oldest callee's report. Returns the chunks settled by this call, a redone one
+    at the oldest report, the caller's too: with no callee's report at all (a mesh whose callees
+    do not report, bench/soak.py's records) the settled point still follows ``now - lag``, else
+    it stayed at the epoch and every reader counted the whole window's raw records to find the
+    callee-only calls (in the soak at 50,000 records/s: a set of every request id since the
+    start per query, the API's queries taking GBs and seconds). Returns the chunks settled by this call, a redone one
     included. Raises clickhouse_connect's errors; a failed call is simply made again.
     """
     settled: list[Chunk] = []
@@ -81,7 +90,7 @@ def settle(client: Client, now: datetime, lag: timedelta = LAG, max_chunks: int 
     if last is not None and not done:
         _settle_chunk(client, last, redo=True)
         settled.append(last)
-    start = last.end if last is not None else _oldest_callee_minute(client)
+    start = last.end if last is not None else _oldest_minute(client)
     target = from_epoch((now - lag).timestamp() // 60 * 60)
     while start is not None and start < target and len(settled) < max_chunks:
         chunk = Chunk(start, min(start + MAX_CHUNK, target))
@@ -122,9 +131,9 @@ def _last_logged(client: Client) -> tuple[Chunk | None, bool]:
     return Chunk(from_epoch(start), from_epoch(end)), bool(done)
 
 
-def _oldest_callee_minute(client: Client) -> datetime | None:
+def _oldest_minute(client: Client) -> datetime | None:
     count, oldest = client.query(
-        "SELECT count(), toUInt32(toStartOfMinute(min(timestamp))) FROM requests WHERE reporter = 'destination'"
+        "SELECT count(), toUInt32(toStartOfMinute(min(timestamp))) FROM requests"
     ).result_rows[0]
     return from_epoch(oldest) if count else None
 
@@ -136,7 +145,9 @@ def settle_forever(client: Client, stop: threading.Event, interval: timedelta = 
     """
     while True:
         try:
-            settle(client, datetime.now(UTC))
+            now = datetime.now(UTC)
+            settle(client, now)
+            BEHIND.set((now - settled_until(client)).total_seconds())
         except Exception:  # noqa: BLE001 - the next interval retries from the log
             log.exception("settling callee-only calls failed; retrying in %s", interval)
         if stop.wait(interval.total_seconds()):

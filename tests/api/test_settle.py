@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from edgewatch.settle import LAG, settle
+from edgewatch.settle import LAG, settle, settled_until
 from tests.api.records import both_reports, call, ingest_lines
 
 pytestmark = pytest.mark.clickhouse
@@ -95,3 +95,12 @@ def test_a_long_backlog_is_worked_off_in_chunks_of_an_hour(ch: Client, minute: d
 def test_nothing_to_settle_on_an_empty_database(ch: Client, minute: datetime) -> None:
     assert settle(ch, minute) == []
     assert ch.command("SELECT count() FROM edge_settle_log") == 0
+
+
+def test_a_mesh_without_callee_reports_is_settled_up_to_the_lag(ch: Client, minute: datetime) -> None:
+    # Else the settled point stays at the epoch and every window reads all its raw records as the tail.
+    store(ch, [call(minute + timedelta(seconds=s), "frontend", "cart") for s in (1, 2, 3)])
+    chunks = settle(ch, minute + timedelta(minutes=1) + LAG)
+    assert [(c.start, c.end) for c in chunks] == [(minute, minute + timedelta(minutes=1))]
+    assert settled_until(ch) == minute + timedelta(minutes=1)
+    assert rollup(ch) == {("frontend", "cart"): 3}
