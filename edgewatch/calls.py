@@ -64,24 +64,24 @@ def in_range(prefix: str = "") -> str:
 IN_RANGE = in_range()
 
 
-def callee_only(filters: str = "1", prefix: str = "", within: Range | None = None, narrow: bool = True) -> str:
+def callee_only(filters: str = "1", prefix: str = "", within: Range | None = None) -> str:
     """Condition on ``requests``: a callee's report with no caller's report of the same call,
     among the callee's reports in range (``within``, default the parameters of ``prefix``).
 
-    With ``narrow``, the caller's reports are looked up by the request ids of the callee's
-    reports in range that match ``filters``, so the lookup's memory grows with the callee's
-    reports only: for long ranges (settling, the drill-down). Without, every caller's id of the
-    range is the set: one scan less, for the few minutes of the unsettled tail (a third cheaper
-    there, bench/api.py's load).
+    The caller's reports are looked up by the request ids of the callee's reports in range that
+    match ``filters``, so the lookup's sets grow with the callee's reports only, never with all
+    of the range's calls. Taking every caller's id of the range as the set instead saves a scan
+    (a third of the unsettled tail's time at bench/api.py's small load) but builds a set of
+    every call: at 50,000 records/s, 15 million ids for a tail of 3 minutes and its slack, about
+    a GB per query and seconds (bench/soak.py, docs/reliability.md section 9).
     """
     span = within or Range.of(prefix)
-    narrowing = f"""
-          AND request_id IN (SELECT request_id FROM requests
-                             WHERE reporter = 'destination' AND request_id != '' AND {span.condition()}
-                               AND {filters})""" if narrow else ""
     return f"""reporter = 'destination' AND (request_id = '' OR request_id NOT IN (
         SELECT request_id FROM requests
-        WHERE reporter = 'source' AND {span.widened().condition()}{narrowing}))"""
+        WHERE reporter = 'source' AND {span.widened().condition()}
+          AND request_id IN (SELECT request_id FROM requests
+                             WHERE reporter = 'destination' AND request_id != '' AND {span.condition()}
+                               AND {filters})))"""
 
 
 def counted_once(filters: str = "1", prefix: str = "") -> str:

@@ -211,7 +211,7 @@ def _tail(window: WindowPlan, tail: TimeRange, where: str, params: dict[str, Any
     unsettled = Range.of(f"{prefix}tail_")
     grain = f"{{{prefix}grain:UInt32}}"
     bucket = f"intDiv(toUInt32(timestamp), {grain}) * {grain}" if window.grain else "0"
-    calls = f"{unsettled.condition()} AND {where} AND {callee_only(where, within=unsettled, narrow=False)}"
+    calls = f"{unsettled.condition()} AND {where} AND {callee_only(where, within=unsettled)}"
     # One level, the measures' one-step aggregates, the columns they need: a few rows, so
     # planning is what it costs (half of the layered form's, bench/api.py's load).
     measures = ", ".join(f"{m.in_one_step} AS {m.name}" for m in window.measures)
