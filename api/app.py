@@ -14,7 +14,7 @@ import time
 from datetime import UTC, datetime
 
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import OperationalError
+from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -65,8 +65,21 @@ async def _clickhouse_unavailable(request: Request, error: Exception) -> JSONRes
     return JSONResponse({"detail": f"ClickHouse failed to answer: {error}"}, status_code=503)
 
 
-def create_app(settings: Settings, client: Client, clock: Clock = _utcnow, mesh: MeshConfigSource | None = None
-               ) -> FastAPI:
+MEMORY_LIMIT_EXCEEDED = 241
+"""ClickHouse's error code for a query over its ``max_memory_usage`` or an engine over its own limit."""
+
+
+async def _clickhouse_refused(request: Request, error: Exception) -> JSONResponse:
+    """A query refused for its memory is a 503 that says so; any other query error stays a 500."""
+    if getattr(error, "code", None) != MEMORY_LIMIT_EXCEEDED:
+        raise error
+    return JSONResponse({"detail": "the query needed more memory than a query may use (EDGEWATCH_QUERY_MAX_MEMORY) "
+                                   f"or the engine has left: narrow the window or the filters, or try again. {error}"},
+                        status_code=503)
+
+
+def create_app(settings: Settings, client: Client, clock: Clock = _utcnow, mesh: MeshConfigSource | None = None,
+               metrics_client: Client | None = None) -> FastAPI:
     """The API over ``client``, which its worker threads share (connects to nothing itself).
 
     Migrations are not run here (``launch`` runs them before serving); ``/readyz`` reports
@@ -74,6 +87,9 @@ def create_app(settings: Settings, client: Client, clock: Clock = _utcnow, mesh:
     (``EDGEWATCH_MESH_CONFIG``), none by default. ``app.state.alerts`` starts as None; a process
     that runs the alerting service sets it, and backtests use its rules. ``app.state.checks``
 starts empty; a process that runs more parts (``edgewatch up``: the ingester) adds theirs.
+    ``metrics_client`` reads the engine's memory for ``/metrics`` (default ``client``): with a
+    client of its own a scrape does not wait behind the API's queries, which the embedded engine
+    runs one at a time per client, and sees their memory.
     """
     app = FastAPI(
         title="Edgewatch",
@@ -82,6 +98,7 @@ starts empty; a process that runs more parts (``edgewatch up``: the ingester) ad
     )
     app.state.settings = settings
     app.state.client = client
+    app.state.metrics_client = metrics_client or client
     app.state.thresholds = HealthThresholds.from_settings(settings)
     app.state.clock = clock
     app.state.mesh = mesh or MeshConfigSource(None)
@@ -90,6 +107,7 @@ starts empty; a process that runs more parts (``edgewatch up``: the ingester) ad
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(LatencyMiddleware)  # the outer one: 413s are timed too
     app.add_exception_handler(OperationalError, _clickhouse_unavailable)
+    app.add_exception_handler(DatabaseError, _clickhouse_refused)
 
     guarded = [Depends(require_token), Depends(only_known_params)]
     for module in (edges, graph, requests, grafana, alerts, silences, backtest):

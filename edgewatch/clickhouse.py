@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -29,10 +30,17 @@ def chdb_path(url: str) -> Path:
     return Path(url[len(CHDB_PREFIX):])
 
 
-def connect(url: str) -> Client:
-    """Open a client for ``url``; raises EngineInUseError or clickhouse_connect's errors."""
+def connect(url: str, settings: Mapping[str, int | str] | None = None, engine_max_memory: int = 0) -> Client:
+    """Open a client for ``url``; raises EngineInUseError or clickhouse_connect's errors.
+
+    ``settings``: query settings of every query of this client (``max_memory_usage``: a SET
+    once with the embedded engine, sent with each query to a server). ``engine_max_memory``:
+    the embedded engine's ``max_server_memory_usage`` (0: its default, 90% of the machine's
+    memory); it takes effect with the process's first client, which starts the engine, and is
+    ignored for a server, whose own config sets it.
+    """
     if url.startswith(CHDB_PREFIX):
-        return _connect_embedded(chdb_path(url))
+        return _connect_embedded(chdb_path(url), settings, engine_max_memory)
     parsed = urlparse(url)
     return clickhouse_connect.get_client(
         host=parsed.hostname or "localhost",
@@ -44,13 +52,17 @@ def connect(url: str) -> Client:
         # No session: a server refuses concurrent queries in one session, and the API shares
         # its client across worker threads.
         autogenerate_session_id=False,
+        settings=dict(settings or {}),
     )
 
 
-def _connect_embedded(path: Path) -> Client:
+def _connect_embedded(path: Path, settings: Mapping[str, int | str] | None, engine_max_memory: int) -> Client:
     path.mkdir(parents=True, exist_ok=True)
+    # Startup arguments of the engine: the first client of the process starts it with them.
+    options = {"max_server_memory_usage": engine_max_memory} if engine_max_memory else None
     try:
-        return clickhouse_connect.get_client(interface="chdb", path=str(path.resolve()))
+        return clickhouse_connect.get_client(interface="chdb", path=str(path.resolve()),
+                                             settings=dict(settings or {}), chdb_options=options)
     except ClickHouseError as error:
         if _locked_by_another_process(path / "status"):
             raise EngineInUseError(

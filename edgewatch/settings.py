@@ -72,6 +72,13 @@ class Settings(BaseSettings):
     # A server cluster's name in its remote_servers: migrations then create replicated local
     # tables and Distributed tables ON CLUSTER (docs/scaling.md). Unset: one server or chDB.
     clickhouse_cluster: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    # Memory. Each query of the API and the alert rules may use this much (max_memory_usage, a query
+    # setting: a server too); one that needs more fails, and the API answers 503 saying so. 0: no limit.
+    query_max_memory: int = Field(default=1024 * 1024 * 1024, ge=0)
+    # The embedded engine's limit for all of it, inserts and merges included (max_server_memory_usage;
+    # chDB only, a server has its own config). Python's memory comes on top. 0: the engine's
+    # default, 90% of the machine's memory.
+    chdb_max_memory: int = Field(default=4 * 1024 * 1024 * 1024, ge=0)
 
     # Ingester batching: a batch is flushed at whichever limit comes first. The size limits only
     # bind while catching up (otherwise the wait does): fewer, bigger inserts then leave the

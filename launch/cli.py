@@ -106,7 +106,7 @@ def cmd_api(settings: Settings, args: argparse.Namespace, stop: StopRequest) -> 
     from launch.components import Serving
 
     database = Database.open(settings)
-    app = create_app(settings, database.client, mesh=open_mesh_config(settings))
+    app = create_app(settings, database.reader(), mesh=open_mesh_config(settings), metrics_client=database.connect())
     api = Serving(app, settings, host=args.host, port=args.port)
     with stop.on_signals():
         Lifecycle([api], stop).run()
@@ -118,7 +118,7 @@ def cmd_alerts(settings: Settings, _args: argparse.Namespace, stop: StopRequest)
     from launch.components import Alerting
 
     database = Database.open(settings)
-    alerting = Alerting(AlertService(settings, database.client, mesh=open_mesh_config(settings)))
+    alerting = Alerting(AlertService(settings, database.reader(), mesh=open_mesh_config(settings)))
     with stop.on_signals():
         Lifecycle([alerting], stop).run()
     return 0

@@ -21,11 +21,12 @@ class Database:
     first are cheap (10-20 ms; the first starts the engine, about 1 s).
     """
 
-    def __init__(self, url: str, client: Client, applied: list[Migration]) -> None:
+    def __init__(self, url: str, client: Client, applied: list[Migration], query_max_memory: int = 0) -> None:
         self.url = url
         self.client = client
         self.applied = applied
         """The migrations this process applied (empty when the schema was up to date)."""
+        self.query_max_memory = query_max_memory
 
     @classmethod
     def open(cls, settings: Settings) -> Database:
@@ -34,14 +35,22 @@ class Database:
         embedded folder or the migrations are inconsistent; clickhouse-connect's errors when
         the server does not answer."""
         try:
-            client = connect(settings.clickhouse_url)
+            client = connect(settings.clickhouse_url, engine_max_memory=settings.chdb_max_memory)
             applied = migrate(client, settings.raw_ttl_days, cluster=settings.clickhouse_cluster)
         except EngineInUseError as error:
             raise StartError(str(error)) from error
         except MigrationError as error:
             raise StartError(f"migrations: {error}") from error
-        return cls(settings.clickhouse_url, client, applied)
+        return cls(settings.clickhouse_url, client, applied, settings.query_max_memory)
 
     def connect(self) -> Client:
-        """A new client on the same database."""
+        """A new client on the same database (the ingester's lanes, the settler: no query limit,
+        as a refused insert would only be retried)."""
         return connect(self.url)
+
+    def reader(self) -> Client:
+        """A new client whose queries may each use ``EDGEWATCH_QUERY_MAX_MEMORY`` (``max_memory_usage``):
+        for the API and the alert rules, whose windows may read many raw records; a query that
+        needs more fails with MEMORY_LIMIT_EXCEEDED instead of taking the process's memory."""
+        limit = {"max_memory_usage": self.query_max_memory} if self.query_max_memory else None
+        return connect(self.url, settings=limit)

@@ -33,8 +33,8 @@ def run_all(settings: Settings, stop: StopRequest, host: str | None = None, port
     """
     database = Database.open(settings)
     mesh = open_mesh_config(settings)
-    alerts = AlertService(settings, database.connect(), mesh=mesh)
-    app = create_app(settings, database.client, mesh=mesh)
+    alerts = AlertService(settings, database.reader(), mesh=mesh)
+    app = create_app(settings, database.reader(), mesh=mesh, metrics_client=database.connect())
     app.state.alerts = alerts  # backtests use the running rules
     api = Serving(app, settings, host, port)
     ingester = Ingester(settings, database.connect)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import suppress
 from typing import Any, Protocol
 
 from clickhouse_connect.driver.exceptions import ClickHouseError
@@ -10,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from api.deps import ClientDep
+from edgewatch.memory import report_memory
 from edgewatch.mesh.source import MeshConfigSource
 from edgewatch.metrics import REGISTRY
 from edgewatch.migrate import MigrationError, pending
@@ -66,7 +68,12 @@ def _not_ready(reason: str, details: dict[str, Any]) -> JSONResponse:
     return JSONResponse({"status": "not ready", "reason": reason, "details": details}, status_code=503)
 
 
-@router.get("/metrics", summary="Prometheus text: ingestion, consumer lag, API latency",
+@router.get("/metrics", summary="Prometheus text: ingestion, consumer lag, API latency, engine memory",
             response_class=PlainTextResponse)
-def metrics() -> PlainTextResponse:
+def metrics(request: Request) -> PlainTextResponse:
+    """The process's memory is read at each scrape (edgewatch/memory.py; the engine's with the
+    app's ``metrics_client``); when ClickHouse does not answer, the other metrics are served all
+    the same, the engine's with their last values."""
+    with suppress(ClickHouseError, OSError):
+        report_memory(request.app.state.metrics_client)
     return PlainTextResponse(REGISTRY.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

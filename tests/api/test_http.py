@@ -17,8 +17,10 @@ import httpx
 import pytest
 import uvicorn
 from clickhouse_connect.driver.client import Client
+from fastapi.testclient import TestClient
 
 from api.app import create_app
+from edgewatch.clickhouse import connect
 from edgewatch.migrate import migrate
 from edgewatch.settings import REPO_ROOT, Settings
 from tests.api.records import call, ingest_lines
@@ -72,7 +74,12 @@ def test_numbers_readiness_and_metrics_over_http(ch: Client, served: str) -> Non
     assert edge["health"] == "degraded"  # 6.7% server errors
 
     assert httpx.get(f"{served}/readyz").json()["status"] == "ready"
-    assert "edgewatch_api_request_duration_seconds" in httpx.get(f"{served}/metrics").text
+    metrics = httpx.get(f"{served}/metrics").text
+    assert "edgewatch_api_request_duration_seconds" in metrics
+    tracked = next(line for line in metrics.splitlines()
+                   if line.startswith('edgewatch_engine_memory_bytes{part="tracked"}'))
+    assert float(tracked.rpartition(" ")[2]) > 0
+    assert 'edgewatch_heap_bytes{part="held"}' in metrics
 
 
 def test_readiness_names_the_migrations_not_applied(ch: Client, served: str) -> None:
@@ -106,3 +113,17 @@ def test_api_command_applies_the_schema_and_runs_until_sigterm(tmp_path: Path) -
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_a_query_over_its_memory_limit_is_a_503_that_says_so(ch: Client, ch_url: str) -> None:
+    """What a reader of launch/database.py gets when a window needs more than EDGEWATCH_QUERY_MAX_MEMORY
+    (here 100 KB, with every allocation counted at once)."""
+    now = datetime.now(UTC)
+    ch.raw_insert("ingest_lines", None, ingest_lines(
+        [call(now - timedelta(seconds=5 + i / 100), f"web-{i % 40}", "api") for i in range(5000)]), fmt="TSVRaw")
+    tight = connect(ch_url, settings={"max_memory_usage": 100_000, "max_untracked_memory": 1024})
+    api = TestClient(create_app(Settings(clickhouse_url=ch_url), tight))
+    refused = api.get("/api/v1/requests", params={"window": "2m"})
+    assert refused.status_code == 503
+    assert "EDGEWATCH_QUERY_MAX_MEMORY" in refused.json()["detail"]
+    assert "MEMORY_LIMIT_EXCEEDED" in refused.json()["detail"]
