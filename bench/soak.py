@@ -8,22 +8,28 @@ the rules are evaluated; memory, lag and nothing lost.
 2. publishes native records at ``--rate`` per second from this process, paced second by second
    (messages of 1,000 lines; each record's request id is ``soak-<n>``, n counting from 0);
 3. meanwhile queries ``/api/v1/edges?window=5m``, ``/api/v1/graph?window=1h`` and a drill-down
-   once a second from a thread, and every 10 s samples the resident memory (VmRSS) of
-   ``edgewatch up``, of the broker and of this process, and the consumer lag (messages published
-   but not committed by the group);
+   once a second from a thread, and every 10 s samples, from another thread, the resident memory
+   (VmRSS) of ``edgewatch up``, of the broker and of this process, and from ``edgewatch up``'s
+   ``/metrics`` the engine's own tracked memory (``edgewatch_engine_memory_bytes``), glibc's heap
+   (Python's: ``edgewatch_heap_bytes``) and how far settling is behind; and the consumer lag
+   (messages published but not committed by the group);
 4. then waits until the group has committed everything, stops ``edgewatch up`` (SIGTERM) and
    compares what is stored with what was published: the count, the distinct request ids and the
    sum of their numbers (a checksum: ``n (n - 1) / 2``).
 
-Prints each process's memory at the start and the end and its highest, the highest lag, the
-rate reached, API latency medians, and whether anything was lost or doubled. The broker, the
-producer and Edgewatch share this machine's cores: the rate reached is a finding, not a target.
+Prints each process's memory at the start, at the end of each third of the run, at the end
+(caught up) and its highest, with the slope over the second half of the publishing (flat: a
+plateau, not a trend); beside ``edgewatch up``'s the engine's tracked memory, its queries' and
+glibc's heap; how far settling fell behind, the highest lag, the rate reached, API latency
+medians, and whether anything was lost or doubled. The broker, the producer and Edgewatch share
+this machine's cores: the rate reached is a finding, not a target.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -33,11 +39,13 @@ import tempfile
 import threading
 import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import KafkaError
 from kafka.structs import TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -64,11 +72,25 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def broker_pid() -> int:
+def broker_pid(bootstrap: str) -> int:
+    """The broker's process: this checkout's local broker, else whichever listens on the bootstrap
+    port (a broker started from another checkout or worktree); 0 when neither is found."""
     try:
         return int((REPO_ROOT / ".edgewatch" / "kafka" / "kafka.pid").read_text().strip())
     except (OSError, ValueError):
-        return 0
+        pass
+    port = bootstrap.split(",")[0].rpartition(":")[2]
+    listing = subprocess.run(["ss", "-H", "-ltnp", f"sport = :{port}"], capture_output=True, text=True).stdout
+    pid = next(iter(re.findall(r"pid=(\d+)", listing)), "0")
+    return int(pid)
+
+
+def broker_answers(bootstrap: str) -> bool:
+    try:
+        KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000).close()
+    except KafkaError:
+        return False
+    return True
 
 
 def free_port() -> int:
@@ -83,6 +105,86 @@ def lag(admin: KafkaAdminClient, producer_ends: dict[int, int], group: str, topi
     committed = admin.list_group_offsets(group).get(group, {})
     return sum(end - (committed[TopicPartition(topic, p)].offset if TopicPartition(topic, p) in committed else 0)
                for p, end in producer_ends.items())
+
+
+@dataclass
+class Samples:
+    """What the sampler saw every :data:`SAMPLE_EVERY_S`: seconds since the start, MB per process,
+    and the engine's part of ``edgewatch up`` (``/metrics``), MB, and settling's lag, s."""
+
+    at: list[float] = field(default_factory=list)
+    rss: dict[str, list[float]] = field(default_factory=dict)
+    engine: list[float] = field(default_factory=list)
+    engine_queries: list[float] = field(default_factory=list)
+    heap: list[float] = field(default_factory=list)
+    settle_behind: list[float] = field(default_factory=list)
+
+    def take(self, started: float, processes: dict[str, int], http: httpx.Client) -> None:
+        at, rss = time.monotonic() - started, {name: rss_mb(pid) for name, pid in processes.items()}
+        gauges = scrape(http)  # waits behind the API's queries on its client: taken after the RSS
+        self.at.append(at)
+        for name, value in rss.items():
+            self.rss.setdefault(name, []).append(value)
+        self.engine.append(gauges.get('edgewatch_engine_memory_bytes{part="tracked"}', 0.0) / 1e6)
+        self.engine_queries.append(gauges.get('edgewatch_engine_memory_bytes{part="queries"}', 0.0) / 1e6)
+        self.heap.append(gauges.get('edgewatch_heap_bytes{part="held"}', 0.0) / 1e6)
+        self.settle_behind.append(gauges.get("edgewatch_settle_behind_seconds", 0.0))
+
+    def latest(self) -> str:
+        if not self.at:
+            return "no memory sample yet"
+        return (f"RSS up {self.rss['edgewatch up'][-1]:,.0f} MB (engine {self.engine[-1]:,.0f} MB, its queries "
+                f"{self.engine_queries[-1]:,.0f} MB; glibc heap {self.heap[-1]:,.0f} MB), "
+                f"settled {self.settle_behind[-1]:,.0f} s behind")
+
+
+SAMPLE_EVERY_S = 10.0
+
+
+def scrape(http: httpx.Client) -> dict[str, float]:
+    """The unlabelled and labelled samples of ``/metrics``, by their full name; empty when it fails."""
+    try:
+        text = http.get("/metrics").text
+    except httpx.HTTPError:
+        return {}
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            values[name] = float(value)
+    return values
+
+
+def sample_loop(url: str, started: float, processes: dict[str, int], samples: Samples, stop: threading.Event) -> None:
+    with httpx.Client(base_url=url, timeout=60) as http:
+        samples.take(started, processes, http)
+        while not stop.wait(SAMPLE_EVERY_S - (time.monotonic() - started) % SAMPLE_EVERY_S):
+            samples.take(started, processes, http)
+
+
+def slope_per_minute(at: list[float], values: list[float]) -> float:
+    """Least-squares slope of ``values`` over ``at`` (seconds), per minute; 0 with fewer than 2 points."""
+    if len(at) < 2:
+        return 0.0
+    return statistics.linear_regression(at, values).slope * 60
+
+
+def print_memory(samples: Samples, seconds: int) -> None:
+    """Start, the end of each third of the run, the end, the highest, and the slope over the second half."""
+    def at(moment: float) -> int:  # the last sample taken by then
+        return max((i for i, t in enumerate(samples.at) if t <= moment + 1), default=0)
+
+    marks = [0, at(seconds / 3), at(2 * seconds / 3), len(samples.at) - 1]
+    half = slice(at(seconds / 2), at(seconds) + 1)  # while publishing, not while the group catches up
+    print("\nresident memory (MB): start / 1st third / 2nd third / end / highest; slope over the 2nd half")
+    series = {**samples.rss, "  engine tracked": samples.engine, "  engine queries": samples.engine_queries,
+              "  glibc heap held": samples.heap}
+    for name, values in series.items():
+        cells = " ".join(f"{values[i]:8,.0f}" for i in marks)
+        slope = slope_per_minute(samples.at[half], values[half])
+        print(f"  {name:18s} {cells} {max(values):8,.0f}   {slope:+7,.1f} MB/min")
+    print(f"settling: at most {max(samples.settle_behind):,.0f} s behind now "
+          f"(at the end {samples.settle_behind[-1]:,.0f} s)")
 
 
 def query_loop(url: str, stop: threading.Event, latencies: dict[str, list[float]], errors: list[str]) -> None:
@@ -106,7 +208,8 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=50_000, help="records per second")
     parser.add_argument("--bootstrap", default="127.0.0.1:9092")
     args = parser.parse_args()
-    subprocess.run(["bash", str(REPO_ROOT / "scripts" / "local-kafka.sh"), "start"], check=True)
+    if not broker_answers(args.bootstrap):
+        subprocess.run(["bash", str(REPO_ROOT / "scripts" / "local-kafka.sh"), "start"], check=True)
     folder = Path(tempfile.mkdtemp(prefix="edgewatch-soak-"))
     topic, port = f"soak-{uuid.uuid4().hex[:8]}", free_port()
     admin = KafkaAdminClient(bootstrap_servers=args.bootstrap)
@@ -139,16 +242,17 @@ def run(args: argparse.Namespace, admin: KafkaAdminClient, topic: str, up: subpr
         if up.poll() is not None or time.monotonic() > deadline:
             raise SystemExit(f"edgewatch up did not start: {(folder / 'up.log').read_text()[-2000:]}")
         time.sleep(0.5)
-    processes = {"edgewatch up": up.pid, "broker": broker_pid(), "producer (this)": os.getpid()}
-    memory = {name: [rss_mb(pid)] for name, pid in processes.items()}
+    processes = {"edgewatch up": up.pid, "broker": broker_pid(args.bootstrap), "producer (this)": os.getpid()}
     latencies: dict[str, list[float]] = {"edges 5m": [], "graph 1h": [], "drill-down 5m": []}
     errors: list[str] = []
-    stop = threading.Event()
+    stop, samples = threading.Event(), Samples()
     querier = threading.Thread(target=query_loop, args=(url, stop, latencies, errors), daemon=True)
     querier.start()
     producer = KafkaProducer(bootstrap_servers=args.bootstrap, linger_ms=20, batch_size=1 << 20,
                              max_request_size=2 << 20)
     sent, lags, started = 0, [0], time.monotonic()
+    sampler = threading.Thread(target=sample_loop, args=(url, started, processes, samples, stop), daemon=True)
+    sampler.start()
     ends = dict.fromkeys(range(PARTITIONS), 0)
     seconds = int(args.minutes * 60)
     print(f"soak: {seconds} s at {args.rate:,} records/s into {url} (topic {topic})", flush=True)
@@ -164,11 +268,9 @@ def run(args: argparse.Namespace, admin: KafkaAdminClient, topic: str, up: subpr
         sent += args.rate
         producer.flush()
         if second % 10 == 9:
-            for name, pid in processes.items():
-                memory[name].append(rss_mb(pid))
             lags.append(lag(admin, ends, f"group-{topic}", topic))
             print(f"  {second + 1:4d} s: {sent:,} published ({sent / (time.monotonic() - started):,.0f}/s), "
-                  f"lag {lags[-1]:,} messages, RSS up {memory['edgewatch up'][-1]:,.0f} MB", flush=True)
+                  f"lag {lags[-1]:,} messages, {samples.latest()}", flush=True)
         behind = started + second + 1 - time.monotonic()
         if behind > 0:
             time.sleep(behind)
@@ -182,8 +284,9 @@ def run(args: argparse.Namespace, admin: KafkaAdminClient, topic: str, up: subpr
     print(f"  caught up {time.monotonic() - drained:.0f} s after the last record was published", flush=True)
     stop.set()
     querier.join()
-    for name, pid in processes.items():
-        memory[name].append(rss_mb(pid))
+    sampler.join()
+    with httpx.Client(base_url=url, timeout=60) as http:
+        samples.take(started, processes, http)
     up.send_signal(signal.SIGTERM)
     up.wait(timeout=120)
     client = connect(f"chdb://{folder}")
@@ -191,9 +294,7 @@ def run(args: argparse.Namespace, admin: KafkaAdminClient, topic: str, up: subpr
         "SELECT count(), uniqExact(request_id), sum(toUInt64(splitByChar('-', request_id)[2])) FROM requests"
     ).result_rows[0]
     expected = sent * (sent - 1) // 2
-    print("\nresident memory (MB): start / end / highest")
-    for name, values in memory.items():
-        print(f"  {name:18s} {values[0]:8,.0f} {values[-1]:8,.0f} {max(values):8,.0f}")
+    print_memory(samples, seconds)
     print(f"consumer lag: highest {max(lags):,} messages of {PER_MESSAGE:,} records (sampled every 10 s)")
     print("API while soaking (medians): " + ", ".join(
         f"{name} {statistics.median(v):.0f} ms ({len(v)} calls)" for name, v in latencies.items() if v)
