@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from clickhouse_connect.driver.client import Client
 
-from ingest.framing import frame_message
+from ingest.framing import frame_message, looks_native
 
 
 @dataclass
@@ -27,6 +27,7 @@ class Batch:
     first_stored_offset: int = -1  # first and last message that framed any row;
     last_stored_offset: int = -1  # the engine records these in ingest_batches
     opened_at: float = 0.0
+    native: bool = True  # whether the first stored message held Edgewatch's own records (ingest/writer.py)
 
     def add(self, offset: int, value: bytes | None) -> None:
         pieces, count = frame_message(self.topic, self.partition, offset, value)
@@ -37,6 +38,7 @@ class Batch:
             self.records += count
             if self.first_stored_offset < 0:
                 self.first_stored_offset = offset
+                self.native = looks_native(value)  # type: ignore[arg-type]  # count > 0: not None
             self.last_stored_offset = offset
 
     @property

@@ -23,6 +23,14 @@ LINES = REGISTRY.counter("edgewatch_ingest_lines_total", "Record lines (or JSON-
 INSERT_ERRORS = REGISTRY.counter("edgewatch_ingest_insert_errors_total", "Failed batch inserts (retried).")
 INSERT_SECONDS = REGISTRY.histogram("edgewatch_ingest_insert_seconds", "Time to store one batch.")
 
+# Migration 0001's decoder reads an Envoy line's shipper keys and pod inside multiIf branches;
+# short-circuited, each branch parses them again for its own rows: a Fluent Bit record cost
+# 100-180 us of engine CPU, 28-32 us with every branch evaluated over all rows (the decoder's
+# results are the same: tests/ingest). Native records are cheaper short-circuited (7-9 us
+# against 10-12 us), so the setting follows the batch's first record (ingest/framing.py,
+# looks_native). Measured by bench/ingest.py's cases, 2 cores, shared.
+EAGER_DECODING = {"short_circuit_function_evaluation": "disable"}
+
 # A batch stays one insert block: the engine squashes what its parallel parser splits up to
 # min_insert_block_size_rows/bytes (about 1M rows, 256 MiB; Settings caps batches below).
 # The views are deduplicated with the table (deduplicate_blocks_in_dependent_materialized_views
@@ -53,7 +61,7 @@ class BatchWriter:
                     None,
                     (chunk for chunk in batch.chunks),  # streamed to the engine, never joined in memory
                     fmt="TSVRaw",
-                    settings={"insert_deduplication_token": token},
+                    settings={"insert_deduplication_token": token} | ({} if batch.native else EAGER_DECODING),
                 )
             except Exception as error:  # noqa: BLE001 - any failure is retried, never skipped
                 INSERT_ERRORS.inc()
