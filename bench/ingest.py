@@ -39,6 +39,7 @@ case and writes its top frames. Uses its own engine folder; deletes it and the t
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import shutil
@@ -54,6 +55,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
 from clickhouse_connect.driver._backend.chdb_backend import ChdbBackend
@@ -175,6 +177,7 @@ def main() -> None:
     parser.add_argument("--bootstrap", default="127.0.0.1:9092")
     parser.add_argument("--quick", action="store_true", help="100,000 native and 50,000 Fluent Bit records, one round")
     parser.add_argument("--profile", metavar="FILE", help="py-spy one more pipeline run of the first case")
+    parser.add_argument("--json", type=Path, help="save the medians here (bench/report.py reads them)")
     args = parser.parse_args()
     if args.quick:
         args.records, args.fluentbit_records, args.rounds = 100_000, 50_000, 1
@@ -184,7 +187,9 @@ def main() -> None:
     cases: list[Case] = []
     try:
         results = run(args, folder, cases)
-        print_table(cases, results)
+        summary = print_table(cases, results)
+        if args.json:
+            args.json.write_text(json.dumps({"rounds": args.rounds, "cases": summary}, indent=1) + "\n")
     finally:  # the topics (862 MB for 2M records) and the engine folder would pile up run after run
         admin = KafkaAdminClient(bootstrap_servers=args.bootstrap)
         existing = set(admin.list_topics())
@@ -392,9 +397,10 @@ def empty_tables(client: Client) -> None:
         client.command(f"TRUNCATE TABLE {table}")
 
 
-def print_table(cases: list[Case], results: dict[str, list[Round]]) -> list[tuple[str, str, str, bool]]:
-    """Print the medians of each case; return its goal rows (figure, goal, measured, met)."""
+def print_table(cases: list[Case], results: dict[str, list[Round]]) -> dict[str, dict[str, Any]]:
+    """Print the medians of each case and the goal rows (figure, goal, measured, met); return the medians."""
     goals = []
+    summary: dict[str, dict[str, Any]] = {}
     print("\nmedians over the rounds (ratios taken within each round); CPU-seconds per million records")
     for case in cases:
         rounds, count = results[case.name], case.records
@@ -415,12 +421,19 @@ def print_table(cases: list[Case], results: dict[str, list[Round]]) -> list[tupl
             print(f"      {step:20s}{med(lambda r, step=step: r.steps[step]) * scale:6.2f}")
         print(f"  bulk insert (engine)    {med(lambda r: r.bulk_cpu) * scale:6.2f}")
         e2e, outside = med(lambda r: r.e2e), med(lambda r: r.outside / r.engine_cpu)
+        summary[case.name] = {
+            "records": count, "pipeline_rps": count / med(lambda r: r.pipeline_s),
+            "bulk_rps": count / med(lambda r: r.bulk_s), "e2e": e2e, "broker": med(lambda r: r.broker_cpu) * scale,
+            "ingester": med(lambda r: r.ingester_cpu) * scale,
+            "engine": med(lambda r: r.engine_cpu) * scale, "outside": med(lambda r: r.outside) * scale,
+            "outside_ratio": outside, "bulk_cpu": med(lambda r: r.bulk_cpu) * scale,
+            "steps": {step: med(lambda r, step=step: r.steps[step]) * scale for step in rounds[0].steps}}
         goals.append((f"ingest {case.name}: end to end / bulk insert", f">= {E2E_GOAL:.1f}x", f"{e2e:.2f}x",
                       e2e >= E2E_GOAL))
         goals.append((f"ingest {case.name}: CPU outside the engine / engine's", f"<= {OUTSIDE_GOAL:.1f}x",
                       f"{outside:.2f}x", outside <= OUTSIDE_GOAL))
     print_goals(goals)
-    return goals
+    return summary
 
 
 def print_goals(goals: list[tuple[str, str, str, bool]]) -> None:

@@ -1,0 +1,172 @@
+"""docs/performance.md and its plots, from the results bench/scale.py and bench/ingest.py saved.
+
+    .venv/bin/python bench/report.py --scale scale.json [--ingest ingest.json]
+
+Writes docs/performance.md and docs/perf/*.png (matplotlib, the `bench` extra) and copies the
+results beside them (docs/perf/scale.json, docs/perf/ingest.json). Each curve gets its table,
+its plot and a sentence: its shape from the log-log slope end to end (:func:`bench.scale.shape`)
+and what bends it (:data:`WHY`, written from the measurements: update it when they change).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+from bench.scale import STORE_FIGURES, print_ingest, print_rules, print_stores, shape  # noqa: E402
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+PLOTS = DOCS / "perf"
+
+WHY = {
+    "ingest partitions": "",
+    "ingest writers": "",
+    "queries by records": "",
+    "queries by edges": "",
+    "rules": "",
+    "disk": "",
+    "memory": "",
+    "ingest cpu": "",
+}
+"""What bends each curve, from the measurements (filled in by hand after a full run)."""
+
+
+def plot(name: str, title: str, xlabel: str, ylabel: str, series: dict[str, tuple[list[float], list[float]]],
+         logx: bool = False, logy: bool = False) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6.4, 3.6), dpi=100)
+    for label, (xs, ys) in series.items():
+        axes.plot(xs, ys, marker="o", label=label)
+    axes.set_title(title)
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    if logx:
+        axes.set_xscale("log")
+    if logy:
+        axes.set_yscale("log")
+    axes.grid(True, alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    PLOTS.mkdir(parents=True, exist_ok=True)
+    figure.savefig(PLOTS / f"{name}.png")
+    plt.close(figure)
+    return f"![{title}](perf/{name}.png)"
+
+
+def _shapes(series: dict[str, tuple[list[float], list[float]]]) -> str:
+    return "; ".join(f"{label}: {shape(xs, ys)}" for label, (xs, ys) in series.items())
+
+
+def section(title: str, table: list[str], image: str, series: dict[str, tuple[list[float], list[float]]],
+            why: str) -> list[str]:
+    out = [f"### {title}", "", *table, "", image, "", f"Shape: {_shapes(series)}."]
+    if why:
+        out += ["", why]
+    return out + [""]
+
+
+def write_report(scale: dict[str, Any], ingest: dict[str, Any] | None = None) -> Path:
+    lines = ["# Performance: what a record, an edge and a rule cost, and how each cost grows", "",
+             "Measured on one 2-core machine shared with other work, the Kafka broker on it, by "
+             "`bench/scale.py` (the curves) and `bench/ingest.py` (the CPU of a record); "
+             f"scale run {scale.get('when', '?')}. Absolute figures move 20-30% from one minute to the next "
+             "here: compare the ratios of neighbouring points. `make bench` runs every benchmark in its "
+             "quick mode and prints the table of goals. Regenerate with "
+             "`bench/scale.py --json scale.json && bench/report.py --scale scale.json --ingest ingest.json`.", ""]
+    if ingest:
+        lines += ingest_section(ingest)
+    lines += ["## How each cost grows", ""]
+    if "ingest" in scale:
+        points = scale["ingest"]["points"]
+        by_p = [p for p in points if p["writers"] == 2][:4]
+        by_w = sorted({p["writers"]: p for p in points if p["partitions"] == 4}.values(), key=lambda p: p["writers"])
+        for label, subset, key in (("partitions", by_p, "partitions"), ("writers", by_w, "writers")):
+            series = {"records/s (thousands)": ([p[key] for p in subset], [p["records_per_s"] / 1000 for p in subset]),
+                      "ingester CPU-s per M records": ([p[key] for p in subset],
+                                                       [p["ingester_cpu_per_m"] for p in subset])}
+            image = plot(f"ingest-{label}", f"Ingest by {label} ({scale['ingest']['records']:,} records)", label,
+                         "", series)
+            lines += section(f"Ingest by {label}", print_ingest({"points": subset}), image, series,
+                             WHY[f"ingest {label}"])
+    if scale.get("stores"):
+        stores = scale["stores"]
+        by_records = [s for s in stores if s["edges"] == 300]
+        wide = [s for s in stores if s["edges"] > 300]
+        by_edges = sorted((s for s in stores if wide and s["records"] == wide[0]["records"]), key=lambda s: s["edges"])
+        for title, subset, key, why in (("Queries by stored records (300 edges)", by_records, "records",
+                                         WHY["queries by records"]),
+                                        ("Queries by edges", by_edges, "edges", WHY["queries by edges"])):
+            if len(subset) < 2:
+                continue
+            series = {f: ([s[key] for s in subset], [s[f] for s in subset]) for f in STORE_FIGURES}
+            image = plot(f"queries-by-{key}", title, key, "ms (median, HTTP)", series, logx=True, logy=True)
+            lines += section(title, print_stores(subset), image, series, why)
+        series = {"raw": ([s["records"] for s in by_records], [s["raw bytes/record"] for s in by_records]),
+                  "rollups": ([s["records"] for s in by_records], [s["rollup bytes/record"] for s in by_records])}
+        image = plot("disk", "Disk bytes per stored record (300 edges)", "records", "bytes", series, logx=True)
+        lines += section("Disk per stored record", [], image, series, WHY["disk"])
+        series = {"RSS": ([s["records"] for s in by_records], [s["rss_mb"] for s in by_records]),
+                  "peak RSS": ([s["records"] for s in by_records], [s["peak_rss_mb"] for s in by_records])}
+        image = plot("memory", "Memory of the process (engine + API), 300 edges", "records", "MB", series, logx=True)
+        lines += section("Memory", [], image, series, WHY["memory"])
+    if scale.get("rules"):
+        rules = scale["rules"]
+        series = {f"{n} rules": ([r["edges"] for r in rules], [r[f"{n} rules"] for r in rules]) for n in (6, 30)}
+        image = plot("rules", "One evaluation of the rules", "edges", "seconds", series, logx=True, logy=True)
+        lines += section("Rule evaluation", print_rules(rules), image, series, WHY["rules"])
+    if scale.get("goals"):
+        lines += ["## Targets", "", "| figure | goal | measured | met |", "|---|---|---|---|"]
+        lines += [f"| {f} | {g} | {m} | {'yes' if met else 'no'} |" for f, g, m, met in scale["goals"]]
+        lines.append("")
+    out = DOCS / "performance.md"
+    out.write_text("\n".join(lines).rstrip() + "\n")
+    return out
+
+
+def ingest_section(ingest: dict[str, Any]) -> list[str]:
+    """The CPU of a record by process and step, as bench/ingest.py printed it (its medians)."""
+    lines = ["## The cost of a record", "",
+             f"`bench/ingest.py`, {ingest.get('rounds', '?')} rounds each case, medians; CPU-seconds per million "
+             "records, from `/proc` (bench/cpu.py). The engine: its own threads and the CPU of Python threads "
+             "inside its query call.", ""]
+    steps = list(next(iter(ingest["cases"].values()))["steps"])
+    lines += ["| case | pipeline rec/s | bulk rec/s | end to end / bulk | broker | ingester | engine | outside "
+              "| outside / engine | " + " | ".join(steps) + " |",
+              "|---|---|---|---|---|---|---|---|---|" + "---|" * len(steps)]
+    for name, c in ingest["cases"].items():
+        cells = [name, f"{c['pipeline_rps']:,.0f}", f"{c['bulk_rps']:,.0f}", f"{c['e2e']:.2f}x", f"{c['broker']:.2f}",
+                 f"{c['ingester']:.2f}", f"{c['engine']:.2f}", f"{c['outside']:.2f}", f"{c['outside_ratio']:.2f}x"]
+        lines.append("| " + " | ".join(cells + [f"{c['steps'][s]:.2f}" for s in steps]) + " |")
+    lines.append("")
+    if WHY["ingest cpu"]:
+        lines += [WHY["ingest cpu"], ""]
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", type=Path, required=True)
+    parser.add_argument("--ingest", type=Path)
+    args = parser.parse_args()
+    scale = json.loads(args.scale.read_text())
+    ingest = json.loads(args.ingest.read_text()) if args.ingest else None
+    PLOTS.mkdir(parents=True, exist_ok=True)
+    if args.scale.resolve() != (PLOTS / "scale.json").resolve():
+        shutil.copy(args.scale, PLOTS / "scale.json")
+    if args.ingest and args.ingest.resolve() != (PLOTS / "ingest.json").resolve():
+        shutil.copy(args.ingest, PLOTS / "ingest.json")
+    print(f"wrote {write_report(scale, ingest)}")
+
+
+if __name__ == "__main__":
+    main()
