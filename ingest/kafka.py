@@ -504,8 +504,7 @@ def _tls_keeps_its_own(consumer: KafkaConsumer, topic: str) -> None:
 
 _PORT = ("port what changed into this module's replacement and update the fingerprint; until then the "
          "ingester works without the fast path: take the version out of KNOWN_VERSIONS, and "
-         "install_fast_receive keeps kafka-python's own code (bench/ingest.py's consumer.poll and kafka IO "
-         "thread CPU show the cost)")
+         "install_fast_receive keeps kafka-python's own code (bench/ingest.py's 'consume only' shows the cost)")
 
 ASSUMPTIONS = (
     Assumption("KafkaConsumer._net.sleep(delay), an awaitable of kafka-python's event loop",

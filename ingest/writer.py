@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 
 from clickhouse_connect.driver.client import Client
 
@@ -41,7 +41,7 @@ EAGER_DECODING = {"short_circuit_function_evaluation": "disable"}
 BLOCK_BYTES = 1 << 20
 
 
-def blocks(chunks: list[bytes], size: int = BLOCK_BYTES) -> Iterator[bytes]:
+def blocks(chunks: list[bytes], size: int = BLOCK_BYTES) -> Generator[bytes, None, None]:
     """The chunks joined into pieces of about ``size`` bytes (a chunk is never split).
 
     clickhouse-connect's embedded backend writes every piece it is given to a temporary file, each
