@@ -31,6 +31,10 @@ framing (the poll step's submits: batching, framing), the insert call outside th
 (clickhouse-connect writing the batch to its temporary file), commit, and what is left of the
 ingester's main thread. Medians over the rounds; the ratios are taken inside each round.
 
+Consume only, per case: the CPU of fetching every message with nothing stored, with the fast
+receive and record paths of ingest/kafka.py and with kafka-python's own code (right after
+publishing, while the engine is idle).
+
 Goals (issue #17): end to end >= 1.0x the bulk insert; the ingester's CPU outside the engine
 <= 0.3x the engine's. ``--profile FILE`` runs py-spy over one more pipeline run of the first
 case and writes its top frames. Uses its own engine folder; deletes it and the topics at the end.
@@ -60,7 +64,7 @@ from typing import Any
 import orjson
 from clickhouse_connect.driver._backend.chdb_backend import ChdbBackend
 from clickhouse_connect.driver.client import Client
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -72,7 +76,7 @@ from edgewatch.settings import REPO_ROOT, Settings  # noqa: E402
 from ingest.batches import Batch, BatchBuilder  # noqa: E402
 from ingest.commit import Commit  # noqa: E402
 from ingest.framing import frame_message  # noqa: E402
-from ingest.kafka import GroupConsumer  # noqa: E402
+from ingest.kafka import GroupConsumer, install_fast_receive, keep_freed_memory, uninstall_fast_receive  # noqa: E402
 from ingest.poll import Poll  # noqa: E402
 from ingest.service import Ingester  # noqa: E402
 from ingest.writer import EAGER_DECODING, BatchWriter  # noqa: E402
@@ -225,6 +229,11 @@ def run(args: argparse.Namespace, folder: Path, cases: list[Case]) -> dict[str, 
     results: dict[str, list[Round]] = {}
     for case in cases:
         publish(args.bootstrap, case)
+        fast, own = consume_only(args.bootstrap, case.topic), consume_only(args.bootstrap, case.topic, own_code=True)
+        CONSUME_ONLY[case.name] = fast * 1e6 / case.records, own * 1e6 / case.records
+        print(f"  consume only (nothing stored): {fast * 1e6 / case.records:.2f} CPU-s per million records with the "
+              f"fast receive and record paths (ingest/kafka.py), {own * 1e6 / case.records:.2f} with kafka-python's "
+              "own code", flush=True)
         results[case.name] = []
         for r in range(args.rounds):
             result = one_round(client, settings, case, broker, r)
@@ -250,6 +259,35 @@ def publish(bootstrap: str, case: Case) -> None:
     producer.close()
     print(f"{case.name}: {case.records:,} records in {len(case.messages):,} messages, {case.size / 1e6:.0f} MB, "
           f"published in {time.perf_counter() - began:.1f} s", flush=True)
+
+
+CONSUME_ONLY: dict[str, tuple[float, float]] = {}
+"""Case -> CPU-seconds per million records of fetching alone: (ingest/kafka.py's fast paths, kafka-python's own)."""
+
+
+def consume_only(bootstrap: str, topic: str, own_code: bool = False) -> float:
+    """CPU-seconds this process spends fetching every message of ``topic``, nothing stored, with
+    ingest/kafka.py's fast paths (as the ingester runs) or with kafka-python's own code."""
+    if own_code:
+        uninstall_fast_receive()
+    else:
+        install_fast_receive()
+        keep_freed_memory()
+    try:
+        consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=2000,
+                                 max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024)
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning()
+        ends = consumer.end_offsets(partitions)
+        began = process_cpu()
+        while any(consumer.position(tp) < ends[tp] for tp in partitions):
+            consumer.poll(timeout_ms=500)
+        seconds = process_cpu() - began
+        consumer.close()
+    finally:
+        install_fast_receive()
+    return seconds
 
 
 def one_round(client: Client, settings: Settings, case: Case, broker: int | None, index: int) -> Round:
@@ -420,6 +458,8 @@ def print_table(cases: list[Case], results: dict[str, list[Round]]) -> dict[str,
         for step in rounds[0].steps:
             print(f"      {step:20s}{med(lambda r, step=step: r.steps[step]) * scale:6.2f}")
         print(f"  bulk insert (engine)    {med(lambda r: r.bulk_cpu) * scale:6.2f}")
+        fast, own = CONSUME_ONLY.get(case.name, (0.0, 0.0))
+        print(f"  consume only: fast paths {fast:.2f}, kafka-python's own {own:.2f}")
         e2e, outside = med(lambda r: r.e2e), med(lambda r: r.outside / r.engine_cpu)
         summary[case.name] = {
             "records": count, "pipeline_rps": count / med(lambda r: r.pipeline_s),
@@ -427,6 +467,7 @@ def print_table(cases: list[Case], results: dict[str, list[Round]]) -> dict[str,
             "ingester": med(lambda r: r.ingester_cpu) * scale,
             "engine": med(lambda r: r.engine_cpu) * scale, "outside": med(lambda r: r.outside) * scale,
             "outside_ratio": outside, "bulk_cpu": med(lambda r: r.bulk_cpu) * scale,
+            "consume_only": dict(zip(("fast", "own"), CONSUME_ONLY.get(case.name, (0.0, 0.0)), strict=True)),
             "steps": {step: med(lambda r, step=step: r.steps[step]) * scale for step in rounds[0].steps}}
         goals.append((f"ingest {case.name}: end to end / bulk insert", f">= {E2E_GOAL:.1f}x", f"{e2e:.2f}x",
                       e2e >= E2E_GOAL))
