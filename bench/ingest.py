@@ -350,7 +350,7 @@ def profile(client: Client, settings: Settings, case: Case, out: Path) -> None:
     empty_tables(client)
     raw = out.with_suffix(".txt")
     spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(os.getpid()),
-                            "--format", "raw", "--output", str(raw), "--rate", "200", "--nonblocking"],
+                            "--format", "raw", "--output", str(raw), "--rate", "200", "--nonblocking", "--function"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.0)
     s = settings.model_copy(update={"kafka_topic": case.topic, "kafka_group": f"{case.topic}-profile"})
