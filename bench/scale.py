@@ -439,10 +439,10 @@ def print_stores(stores: list[dict[str, Any]]) -> list[str]:
             work = s["records"] / previous["records"] if same_edges else s["edges"] / previous["edges"]
             against = (f"{work:.1f}x, {ratio(s['edges 1h'], previous['edges 1h'])}, "
                        f"{ratio(s['graph 24h'], previous['graph 24h'])}")
+        no_tail = f"{s['edges 1h, no tail']:.1f}" if "edges 1h, no tail" in s else "-"
         rows.append(f"| {s['records']:,} | {s['edges']:,} | " + " | ".join(f"{s[f]:.1f}" for f in STORE_FIGURES)
-                    + f" | {s.get('edges 1h, no tail', float('nan')):.1f} | {s['select 1']:.1f} "
-                      f"| {_engine(s.get('edges 1h engine'))} | {s['raw bytes/record']:.1f} "
-                      f"| {s['rollup bytes/record']:.2f} "
+                    + f" | {no_tail} | {s['select 1']:.1f} | {_engine(s.get('edges 1h engine'))} "
+                      f"| {s['raw bytes/record']:.1f} | {s['rollup bytes/record']:.2f} "
                       f"| {s['rss_mb']:,.0f} ({s['peak_rss_mb']:,.0f}) | {against} |")
         previous = s
     return rows
