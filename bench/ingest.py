@@ -47,6 +47,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -187,6 +188,7 @@ def main() -> None:
         args.records, args.fluentbit_records, args.rounds = 100_000, 50_000, 1
 
     ensure_broker(args.bootstrap)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped"))  # the topics are deleted on the way out
     folder = Path(tempfile.mkdtemp(prefix="edgewatch-bench-ingest-"))
     cases: list[Case] = []
     try:
