@@ -23,10 +23,11 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('/app/pyproject
 
 COPY . /app
 # The smoke checks fail the build, not the first start, when a module does not import or the
-# migrations are not where the code looks for them.
+# migrations or the graph page (web/) are not where the code looks for them.
 RUN pip install --no-deps --editable /app \
     && edgewatch --help > /dev/null \
-    && python -c "from edgewatch.migrate import load_migrations; assert load_migrations()"
+    && python -c "from edgewatch.migrate import load_migrations; assert load_migrations()" \
+    && python -c "from api.routes.ui import WEB_ROOT; assert (WEB_ROOT / 'index.html').is_file()"
 
 # Not root. The home folder is the working directory, so the embedded engine of `edgewatch up`
 # (chdb://.edgewatch/clickhouse, relative) has somewhere to write; mount a volume there to keep it.

@@ -6,7 +6,7 @@ PYTHON := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: demo test kafka-start kafka-stop lint bench clean
+.PHONY: demo test browser kafka-start kafka-stop lint bench clean
 
 $(STAMP): pyproject.toml
 	@command -v python3 >/dev/null || { echo "python3 (3.11+) is needed"; exit 1; }
@@ -24,9 +24,18 @@ $(BENCH_STAMP): $(STAMP)
 demo: $(STAMP)
 	@$(PYTHON) scripts/demo.py
 
-test: $(STAMP)
+test: $(STAMP) browser
 	@bash scripts/local-kafka.sh start
 	$(PYTHON) -m pytest
+
+# The graph page's browser tests (tests/ui) need Debian's chromium and chromium-driver: installed
+# here when this runs as root with apt-get; otherwise those tests skip and say how to install them.
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "==> installing chromium and chromium-driver for the browser tests (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else echo "==> no chromium: the browser tests will skip (as root: apt-get install -y chromium chromium-driver)"; fi
 
 kafka-start:
 	@bash scripts/local-kafka.sh start

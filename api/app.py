@@ -1,8 +1,11 @@
 """``create_app``: the FastAPI application, built from one Settings object.
 
 Routes: ``/api/v1/...`` (edges, graph, requests, alerts, silences, backtests) and
-``/grafana/...`` need the bearer token when ``EDGEWATCH_API_TOKEN`` is set; ``/healthz``,
-``/readyz`` and ``/metrics`` are always open. Nothing is read at import time.
+``/grafana/...`` need the bearer token when ``EDGEWATCH_API_TOKEN`` is set; the writes (silences
+created or expired, backtests) need ``EDGEWATCH_ADMIN_TOKEN`` when that is set; ``/healthz``,
+``/readyz``, ``/metrics`` and the graph page (``/``, ``/ui``, ``/ui/...``: it holds no data and
+asks for the token itself) are always open. Request bodies over ``EDGEWATCH_API_MAX_BODY_BYTES``
+get 413. Nothing is read at import time.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.body_limit import BodyLimitMiddleware
 from api.deps import Clock, only_known_params, require_token
-from api.routes import alerts, backtest, edges, grafana, graph, health, requests, silences
+from api.routes import alerts, backtest, edges, grafana, graph, health, requests, silences, ui
 from edgewatch.health import HealthThresholds
 from edgewatch.mesh.source import MeshConfigSource
 from edgewatch.metrics import REGISTRY
@@ -68,7 +72,8 @@ def create_app(settings: Settings, client: Client, clock: Clock = _utcnow, mesh:
     Migrations are not run here (``launch`` runs them before serving); ``/readyz`` reports
     pending ones. ``clock`` gives "now" (tests pass a fixed one). ``mesh``: the mesh's own config
     (``EDGEWATCH_MESH_CONFIG``), none by default. ``app.state.alerts`` starts as None; a process
-    that runs the alerting service sets it, and backtests use its rules.
+    that runs the alerting service sets it, and backtests use its rules. ``app.state.checks``
+starts empty; a process that runs more parts (``edgewatch up``: the ingester) adds theirs.
     """
     app = FastAPI(
         title="Edgewatch",
@@ -81,11 +86,15 @@ def create_app(settings: Settings, client: Client, clock: Clock = _utcnow, mesh:
     app.state.clock = clock
     app.state.mesh = mesh or MeshConfigSource(None)
     app.state.alerts = None
-    app.add_middleware(LatencyMiddleware)
+    app.state.checks = []  # ReadinessCheck (api/routes/health.py): the process's parts that /readyz asks
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(LatencyMiddleware)  # the outer one: 413s are timed too
     app.add_exception_handler(OperationalError, _clickhouse_unavailable)
 
     guarded = [Depends(require_token), Depends(only_known_params)]
     for module in (edges, graph, requests, grafana, alerts, silences, backtest):
         app.include_router(module.router, dependencies=guarded)
     app.include_router(health.router)
+    app.include_router(ui.page_router())
+    app.mount("/ui", ui.static_files(), name="ui")
     return app

@@ -1,5 +1,5 @@
 """Dependencies of the routes: what ``create_app`` put on ``app.state``, the alert rules, the
-bearer token, and the refusal of query parameters a route does not know."""
+bearer tokens (API and admin), and the refusal of query parameters a route does not know."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import SecretStr
 
 from alerts.rules import Rule, load_rules
 from edgewatch.health import HealthThresholds
@@ -67,23 +68,63 @@ RulesDep = Annotated[list[Rule], Depends(get_rules)]
 MeshDep = Annotated[MeshConfig, Depends(get_mesh)]
 
 
-_BEARER = HTTPBearer(auto_error=False, description="EDGEWATCH_API_TOKEN, when one is set")
+_BEARER = HTTPBearer(auto_error=False, description="EDGEWATCH_API_TOKEN (or EDGEWATCH_ADMIN_TOKEN), when one is set")
+CredentialsDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
 
 
-def require_token(
-    settings: SettingsDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
-) -> None:
-    """401 unless the request carries ``Authorization: Bearer <token>`` (when a token is set;
-    an empty token means none)."""
-    if not settings.api_token:
+def _secret(value: SecretStr | None) -> bytes | None:
+    """The token's bytes; None when it is unset or empty (an empty token means none)."""
+    return value.get_secret_value().encode() if value is not None and value.get_secret_value() else None
+
+
+def _matches(given: bytes, token: bytes | None) -> bool:
+    """Constant-time comparison (``secrets.compare_digest``): the answer's timing does not say
+    how much of a guess was right."""
+    return token is not None and secrets.compare_digest(given, token)
+
+
+def _given(credentials: HTTPAuthorizationCredentials | None) -> bytes:
+    return credentials.credentials.encode() if credentials is not None else b""
+
+
+def require_token(settings: SettingsDep, credentials: CredentialsDep) -> None:
+    """401 unless the request carries ``Authorization: Bearer <token>`` with the API token or the
+    admin token (when an API token is set). Error messages never repeat a token."""
+    api_token = _secret(settings.api_token)
+    if api_token is None:
         return
-    given = credentials.credentials.encode() if credentials is not None else b""
-    if not secrets.compare_digest(given, settings.api_token.encode()):
+    given = _given(credentials)
+    # Both comparisons always run, so the timing does not tell which token was close.
+    accepted = [_matches(given, api_token), _matches(given, _secret(settings.admin_token))]
+    if not any(accepted):
         raise HTTPException(
             status_code=401,
             detail="missing or wrong bearer token: send 'Authorization: Bearer <EDGEWATCH_API_TOKEN>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
+
+
+def require_admin(settings: SettingsDep, credentials: CredentialsDep) -> None:
+    """For routes that change stored state (silences, backtests): when ``EDGEWATCH_ADMIN_TOKEN``
+    is set, 401 without a bearer token and 403 with one that is not the admin token. Without an
+    admin token, ``require_token`` alone guards them."""
+    admin_token = _secret(settings.admin_token)
+    if admin_token is None:
+        return
+    if credentials is None:
+        raise HTTPException(
+            status_code=401,
+            detail="this route changes stored state: send 'Authorization: Bearer <EDGEWATCH_ADMIN_TOKEN>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not _matches(_given(credentials), admin_token):
+        raise HTTPException(
+            status_code=403,
+            detail="this route changes stored state and needs EDGEWATCH_ADMIN_TOKEN; the token sent is not it",
+        )
+
+
+AdminOnly = Depends(require_admin)
 
 
 def _query_names(dependant: Dependant) -> Iterator[str]:

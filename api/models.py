@@ -17,6 +17,7 @@ from alerts.model import Alert
 from alerts.silences import Silence
 from api.domain import domain_model
 from api.graph import GraphEdge, GraphNode, ServesLink
+from api.nodegraph import EdgeRow, NodeRow
 from edgewatch.drilldown import CallRecord
 from edgewatch.edges import EdgePoint, EdgeStats
 
@@ -59,6 +60,12 @@ class GraphResponse(WindowFields):
     nodes: list[GraphNode]
     edges: list[GraphEdge]
     serves: list[ServesLink] = Field(description="Service -> workload links: who serves each service.")
+
+
+class NodeGraphResponse(WindowFields):
+    nodes: list[NodeRow] = Field(description="Grafana Node Graph nodes (Infinity format node-graph-nodes).")
+    edges: list[EdgeRow] = Field(description="Grafana Node Graph edges, the serves links among them "
+                                             "(Infinity format node-graph-edges).")
 
 
 # -- alerting ---------------------------------------------------------------------------------

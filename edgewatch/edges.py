@@ -9,8 +9,11 @@ window is :mod:`edgewatch.windows`' decision (:func:`~edgewatch.windows.plan`).
 from __future__ import annotations
 
 import functools
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from clickhouse_connect.driver.client import Client
 from pydantic import BaseModel
@@ -172,7 +175,27 @@ def edge_timeseries(
                                  f"t, sum(requests), sum(errors), sum(timeouts), {quantile_buckets()}", "t",
                                  where, params)
     rows = client.query(sql, parameters=params).result_rows
-    by_step = {int(t): row for t, *row in rows}
+    return _points({int(t): row for t, *row in rows}, span, step, now)
+
+
+def edge_series(
+    client: Client, span: TimeRange, step: int, now: datetime, filters: EdgeFilter = ALL_EDGES
+) -> dict[Edge, list[EdgePoint]]:
+    """:func:`edge_timeseries` for each matching edge with traffic in ``span`` apart, in edge
+    order; one query. Each edge's series has every step (empty ones with zero requests)."""
+    where, params = filters.sql()
+    sql, params = windows.select(windows.plan(span, SERIES_MEASURES, grain=step, settled=settled_until(client)),
+                                 f"edge, t, sum(requests), sum(errors), sum(timeouts), {quantile_buckets()}",
+                                 "edge, t", where, params)
+    by_edge: dict[str, dict[int, list[Any]]] = defaultdict(dict)
+    for edge, t, *row in client.query(sql, parameters=params).result_rows:
+        by_edge[edge][int(t)] = row
+    series = {Edge.from_key(key): _points(steps, span, step, now) for key, steps in by_edge.items()}
+    return dict(sorted(series.items()))
+
+
+def _points(by_step: Mapping[int, Sequence[Any]], span: TimeRange, step: int, now: datetime) -> list[EdgePoint]:
+    """The points of ``span`` in ``step``s from the rows ``t -> (requests, errors, timeouts, buckets)``."""
     points = []
     first = int(span.start.timestamp()) // step * step
     for t in range(first, int(span.end.timestamp()), step):
@@ -185,3 +208,25 @@ def edge_timeseries(
             timeout_rate=_ratio(timeouts, requests), p50_ms=p50, p95_ms=p95, p99_ms=p99,
         ))
     return points
+
+
+BREAKDOWNS = ("status_codes", "response_flags")
+"""The measures that count calls per value: per response code, per response-flags value."""
+
+
+def breakdown_series(
+    client: Client, span: TimeRange, step: int, measure: str, filters: EdgeFilter = ALL_EDGES
+) -> dict[Edge, dict[datetime, dict[str, int]]]:
+    """Calls per value of ``measure`` (one of :data:`BREAKDOWNS`) for each matching edge, per
+    ``step`` seconds over ``span`` (aligned as for :func:`edge_timeseries`); one query. Only the
+    steps and values with calls are present. Raises ValueError for another measure."""
+    if measure not in BREAKDOWNS:
+        raise ValueError(f"breakdown {measure!r}: use one of {', '.join(BREAKDOWNS)}")
+    where, params = filters.sql()
+    sql, params = windows.select(windows.plan(span, (measure,), grain=step, settled=settled_until(client)),
+                                 f"edge, t, sumMap({measure})",
+                                 "edge, t", where, params)
+    found: dict[Edge, dict[datetime, dict[str, int]]] = defaultdict(dict)
+    for edge, t, counts in client.query(sql, parameters=params).result_rows:
+        found[Edge.from_key(edge)][from_epoch(int(t))] = {str(value): n for value, n in counts.items() if n}
+    return dict(sorted(found.items()))

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +39,15 @@ def _check_clickhouse_url(url: str) -> str:
 
 Seconds = Annotated[str, AfterValidator(lambda v: (parse_duration(v), v)[1])]
 
+_INSTANCE_ID = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+
+
+def _check_instance_id(value: str) -> str:
+    """Kafka's rule for ``group.instance.id`` (KIP-345), checked at start rather than at the first join."""
+    if not _INSTANCE_ID.match(value) or value in {".", ".."}:
+        raise ValueError(f"{value!r}: use 1-249 letters, digits, '.', '_' or '-' (not '.' or '..')")
+    return value
+
 
 class Settings(BaseSettings):
     """Edgewatch's configuration. Unknown ``EDGEWATCH_*`` variables are ignored."""
@@ -50,12 +59,19 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_topic: str = "mesh-requests"
     kafka_group: str = "edgewatch-ingest"
+    # Static group membership (KIP-345): an ingester restarted under the same id takes its
+    # partitions back at once instead of after the dead member's session (45 s). Unset: the
+    # host name (ingest/membership.py); set it where host names change on every start.
+    kafka_instance_id: Annotated[str, AfterValidator(_check_instance_id)] | None = None
 
     # ClickHouse: chdb://PATH (embedded, one process per folder) or http(s)://...
     clickhouse_url: Annotated[str, AfterValidator(_check_clickhouse_url)] = (
         f"chdb://{DEFAULT_DATA_DIR / 'clickhouse'}"
     )
     raw_ttl_days: int = Field(default=7, ge=1, le=3650)
+    # A server cluster's name in its remote_servers: migrations then create replicated local
+    # tables and Distributed tables ON CLUSTER (docs/scaling.md). Unset: one server or chDB.
+    clickhouse_cluster: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
 
     # Ingester batching: a batch is flushed at whichever limit comes first. The size limits only
     # bind while catching up (otherwise the wait does): fewer, bigger inserts then leave the
@@ -66,11 +82,17 @@ class Settings(BaseSettings):
     batch_max_wait: Seconds = "1s"
     # Parallel inserts; each partition always goes to the same writer, so its order holds.
     ingest_writers: int = Field(default=2, ge=1, le=16)
+    # Where `edgewatch ingest` serves /healthz, /readyz and /metrics; no port: no HTTP at all.
+    ingest_host: str = "127.0.0.1"
+    ingest_port: int | None = Field(default=None, ge=1, le=65535)
 
     # HTTP API
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8080, ge=1, le=65535)
-    api_token: str | None = None
+    # Secrets: SecretStr, so that a repr of the settings (a log line, a traceback) shows '**********'.
+    api_token: SecretStr | None = None
+    admin_token: SecretStr | None = None  # writes (silences, backtests) need it when set
+    api_max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     public_url: str = "http://127.0.0.1:8080"
     # Edge health (Kiali's defaults), as shares of the requests in the window.
     health_server_degraded_above: float = Field(default=0.001, ge=0, le=1)
@@ -98,6 +120,12 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("use DEBUG, INFO, WARNING or ERROR")
         return level
+
+    @model_validator(mode="after")
+    def _cluster_needs_a_server(self) -> Settings:
+        if self.clickhouse_cluster and self.clickhouse_url.startswith("chdb://"):
+            raise ValueError("EDGEWATCH_CLICKHOUSE_CLUSTER needs a server: set EDGEWATCH_CLICKHOUSE_URL to http(s)://...")
+        return self
 
     @property
     def batch_max_wait_seconds(self) -> float:

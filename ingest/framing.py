@@ -43,9 +43,12 @@ def frame(head: bytes, offset: int, value: bytes | None) -> tuple[tuple[bytes, .
     the message's partition (a batch makes it once: for messages of one record, as Fluent Bit
     sends them, making it per message was a fifth of the framing's cost).
 
-    - Newline-delimited records become one row per line (blank lines are dropped later, in
-      the engine; a message that is blank altogether gives no rows).
-    - A JSON array (first non-blank byte ``[``) becomes a single row; the engine splits it.
+    - Newline-delimited records become one row per line (blank lines, empty or spaces only,
+      are dropped later, in the engine; a message that is blank altogether gives no rows).
+    - A JSON array (first non-blank byte ``[`` and last ``]``, pretty-printed or not) becomes a
+      single row; the engine splits it. A message that only starts with ``[`` is
+      newline-delimited like any other: its first line is one record among the rest, and the
+      good records after it still land (tests/fuzz/test_bad_input.py).
     - Tabs only occur in valid JSON as whitespace, so they become spaces (TabSeparatedRaw
       has no escaping); ``\\r`` of CRLF line ends is dropped the same way.
     """
@@ -59,7 +62,7 @@ def frame(head: bytes, offset: int, value: bytes | None) -> tuple[tuple[bytes, .
     if not body:
         return (), 0
     prefix = b"%s%d\t" % (head, offset)
-    if body[:1] == b"[":
+    if body[:1] == b"[" and body[-1:] == b"]":
         return (prefix, body.replace(b"\n", b" "), b"\n"), 1
     if b"\n" not in body:  # one record: nothing to replace
         return (prefix, body, b"\n"), 1

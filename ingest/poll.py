@@ -21,9 +21,10 @@ from collections.abc import Callable
 
 from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import RetriableError
 
 from edgewatch.metrics import REGISTRY
-from ingest.kafka import GroupConsumer
+from ingest.kafka import SESSION_TIMEOUT_MS, GroupConsumer
 from ingest.step import IngestStats, Refused, Step
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,11 @@ class Poll:
         assigned = list(self._consumer.assignment())
         if not assigned:
             return False
-        ends = self._consumer.end_offsets(assigned)
+        try:
+            ends = self._consumer.end_offsets(assigned)
+        except RetriableError as error:  # the broker is down: nothing to fetch, the consumer reconnects itself
+            log.warning("no records fetched for %.0f s, and the broker does not answer (%s)", quiet, error)
+            return False
         behind = {tp: lag for tp in assigned if (lag := ends[tp] - self._consumer.position(tp)) > 0}
         if not behind:
             return False
@@ -122,16 +127,20 @@ class Poll:
         self._next.close()
 
 
-ASSIGNMENT_TIMEOUT_S = 60.0
+class CatchUpTimeout(RuntimeError):
+    """``until_caught_up`` did not get there within its timeout; the message says how far it got."""
 
 
 class CatchUp:
     """Whether the consumer fetched everything published before it got its partitions.
 
-    ``reached`` raises RuntimeError when no partition was assigned within ``timeout_s``.
+    It waits for partitions as long as the group needs them to move: a member that died keeps
+    its partitions until its session ends (45 s), unless a consumer under its instance id
+    replaces it (ingest/membership.py). ``progress`` says what it waits for, ``expired`` whether
+    ``timeout_s`` (None: no limit) passed, and ``timeout_error`` how far it got by then.
     """
 
-    def __init__(self, consumer: GroupConsumer, timeout_s: float = ASSIGNMENT_TIMEOUT_S,
+    def __init__(self, consumer: GroupConsumer, timeout_s: float | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._consumer = consumer
         self._timeout_s = timeout_s
@@ -140,15 +149,39 @@ class CatchUp:
         self._targets: dict[TopicPartition, int] | None = None
 
     def reached(self) -> bool:
-        if self._targets is None and self._consumer.assignment():
-            self._targets = self._consumer.end_offsets(list(self._consumer.assignment()))
+        if self._targets is None and (assigned := self._consumer.assignment()):
+            self._targets = self._consumer.end_offsets(list(assigned))
         if self._targets is None:
-            if self._clock() - self._started > self._timeout_s:
-                s = self._consumer.settings
-                raise RuntimeError(
-                    f"no partitions of topic {s.kafka_topic!r} were assigned within "
-                    f"{self._timeout_s:.0f} s: does the topic exist on {s.kafka_bootstrap}?"
-                )
             return False
+        return not self._left()
+
+    def _left(self) -> dict[TopicPartition, int]:
+        """Messages still to fetch, by partition (partitions that moved to another member are its)."""
+        assert self._targets is not None
         assigned = self._consumer.assignment()
-        return all(self._consumer.position(tp) >= end for tp, end in self._targets.items() if tp in assigned)
+        return {tp: left for tp, end in self._targets.items()
+                if tp in assigned and (left := end - self._consumer.position(tp)) > 0}
+
+    def expired(self) -> bool:
+        return self._timeout_s is not None and self._clock() - self._started >= self._timeout_s
+
+    def progress(self) -> str:
+        elapsed = self._clock() - self._started
+        if self._targets is None:
+            return f"waiting {elapsed:.0f} s for partitions: {self._why_none()}"
+        left, total = sum(self._left().values()), len(self._targets)
+        return f"catching up: {left:,} messages left to fetch on {total} partition(s) ({elapsed:.0f} s)"
+
+    def _why_none(self) -> str:
+        s = self._consumer.settings
+        if not self._consumer.topic_partitions():
+            return f"topic {s.kafka_topic!r} does not exist on {s.kafka_bootstrap} (yet)"
+        return (f"group {s.kafka_group!r} is rebalancing; a member that stopped without leaving keeps "
+                f"its partitions until its session ends ({SESSION_TIMEOUT_MS // 1000} s)")
+
+    def timeout_error(self) -> CatchUpTimeout:
+        limit = f"{self._timeout_s:g} s"
+        if self._targets is None:
+            return CatchUpTimeout(f"no partitions were assigned within {limit} (--timeout): {self._why_none()}")
+        return CatchUpTimeout(f"not caught up within {limit} (--timeout): {sum(self._left().values()):,} messages "
+                              "were left to fetch; what was stored is committed, run again to go on")

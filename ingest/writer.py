@@ -16,6 +16,7 @@ from clickhouse_connect.driver.client import Client
 
 from edgewatch.metrics import REGISTRY
 from ingest.batches import Batch
+from ingest.health import IngestHealth
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +67,16 @@ class BatchWriter:
 
     ClickHouse errors are retried with exponential backoff (0.5 s doubling to ``max_backoff``);
     a batch is never skipped. The caller commits the batch's offsets after ``write`` returns True.
+    Every attempt is reported to ``health``, if given, under ``name`` (the writer's lane).
     """
 
-    def __init__(self, client: Client, stop: threading.Event, max_backoff: float = 30.0) -> None:
+    def __init__(self, client: Client, stop: threading.Event, max_backoff: float = 30.0,
+                 health: IngestHealth | None = None, name: str = "writer") -> None:
         self.client = client
         self.stop = stop
         self.max_backoff = max_backoff
+        self.health = health
+        self.name = name
 
     def write(self, batch: Batch, token: str) -> bool:
         if not batch.records:
@@ -79,6 +84,8 @@ class BatchWriter:
         delay = 0.5
         while True:
             started = time.perf_counter()
+            if self.health is not None:
+                self.health.insert_started()
             try:
                 self.client.raw_insert(
                     "ingest_lines",
@@ -89,14 +96,17 @@ class BatchWriter:
                 )
             except Exception as error:  # noqa: BLE001 - any failure is retried, never skipped
                 INSERT_ERRORS.inc()
-                log.warning(
-                    "storing batch %s (%d records) failed: %s; retrying in %.1f s",
-                    token, batch.records, str(error).splitlines()[0][:300], delay,
-                )
+                reason = (str(error).splitlines() or [type(error).__name__])[0][:300]
+                if self.health is not None:
+                    self.health.insert_failed(self.name, reason)
+                log.warning("storing batch %s (%d records) failed: %s; retrying in %.1f s",
+                            token, batch.records, reason, delay)
                 if self.stop.wait(delay):
                     return False
                 delay = min(delay * 2, self.max_backoff)
                 continue
+            if self.health is not None:
+                self.health.insert_succeeded(self.name)
             INSERT_SECONDS.observe(time.perf_counter() - started)
             BATCHES.inc()
             LINES.inc(batch.records)

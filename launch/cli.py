@@ -1,7 +1,7 @@
 """``edgewatch``: one command, one subcommand per job.
 
     edgewatch migrate                      apply migrations/ to ClickHouse
-    edgewatch ingest [--until-caught-up]   Kafka -> ClickHouse
+    edgewatch ingest [--until-caught-up [--timeout T]]   Kafka -> ClickHouse
     edgewatch produce FILE|-               publish newline-delimited records to Kafka
     edgewatch api [--host H --port P]      the HTTP API
     edgewatch alerts                       the alert evaluator and notifier
@@ -26,10 +26,13 @@ from datetime import UTC, datetime
 from kafka.errors import KafkaError, KafkaTimeoutError
 from pydantic import ValidationError
 
-from edgewatch.settings import Settings
+from edgewatch.settings import Settings, parse_duration
 from edgewatch.settle import settle
+from ingest.commit import Fenced
+from ingest.membership import InstanceIdInUse
+from ingest.poll import CatchUpTimeout
 from launch.database import Database
-from launch.lifecycle import Lifecycle, StartError, StopRequest
+from launch.lifecycle import Component, Lifecycle, StartError, StopRequest
 from launch.mesh import open_mesh_config
 
 Command = Callable[[Settings, argparse.Namespace, StopRequest], int]
@@ -47,18 +50,44 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace, stop: StopRequest) 
     from ingest.service import Ingester
     from launch.components import Ingesting, Settling
 
+    if args.timeout is not None and not args.until_caught_up:
+        print("edgewatch: ingest: --timeout goes with --until-caught-up", file=sys.stderr)
+        return 2
     database = Database.open(settings)
-    ingesting = Ingesting(Ingester(settings, database.connect), until_caught_up=args.until_caught_up)
+    ingesting = Ingesting(Ingester(settings, database.connect), until_caught_up=args.until_caught_up,
+                          timeout_s=args.timeout, progress=_to_stderr("ingest"))
+    parts: list[Component] = [ingesting]
+    if settings.ingest_port is not None:  # /healthz, /readyz (its inserts work), /metrics
+        from api.operations import create_operations_app
+        from launch.components import Serving
+
+        operations = create_operations_app("Edgewatch ingester", [ingesting.ingester.health])
+        parts.append(Serving(operations, settings, settings.ingest_host, settings.ingest_port,
+                             name="ingester's health endpoints"))
     with stop.on_signals():
         if args.until_caught_up:
-            Lifecycle([ingesting], stop).run()
+            Lifecycle(parts, stop).run()
             settle(database.client, datetime.now(UTC))
         else:
-            Lifecycle([Settling(database.connect()), ingesting], stop).run()
+            Lifecycle([Settling(database.connect()), *parts], stop).run()
     stats = ingesting.stats
     if stats is not None:
         print(f"ingest: stored {stats.records:,} records from {stats.messages:,} messages in {stats.batches:,} batches")
     return 0
+
+
+def _to_stderr(command: str) -> Callable[[str], None]:
+    def say(message: str) -> None:
+        print(f"edgewatch {command}: {message}", file=sys.stderr, flush=True)
+
+    return say
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def cmd_produce(settings: Settings, args: argparse.Namespace, _stop: StopRequest) -> int:
@@ -121,7 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("migrate", cmd_migrate, "apply the numbered migrations in migrations/")
     p = add("ingest", cmd_ingest, "consume request records from Kafka into ClickHouse")
     p.add_argument("--until-caught-up", action="store_true",
-                   help="store everything published so far, commit, and exit")
+                   help="store everything published so far, commit, and exit; waits for the partitions "
+                        "as long as the group needs (a crashed member keeps them until its session ends)")
+    p.add_argument("--timeout", type=_duration, default=None, metavar="DURATION",
+                   help="with --until-caught-up: give up (exit 1) after this long, e.g. 90s or 5m (no limit)")
     p = add("produce", cmd_produce, "publish newline-delimited records (native or Envoy) to Kafka")
     p.add_argument("file", help="a file of records, one per line, or - for standard input")
     p.add_argument("--lines-per-message", type=int, default=1000, help="records per Kafka message (1000)")
@@ -154,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = StopRequest()
     try:
         code = int(args.func(settings, args, stop))
-    except StartError as error:
+    except (StartError, CatchUpTimeout, InstanceIdInUse, Fenced) as error:
         print(f"edgewatch: {error}", file=sys.stderr)
     except KafkaTimeoutError as error:
         print(f"edgewatch: Kafka at {settings.kafka_bootstrap}: {error}. Start the local broker with "

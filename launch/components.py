@@ -10,7 +10,9 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Callable
 
 import uvicorn
 from clickhouse_connect.driver.client import Client
@@ -22,18 +24,26 @@ from edgewatch.settle import start_settler
 from ingest.service import Ingester, IngestStats
 from launch.lifecycle import Done, StartError
 
+log = logging.getLogger(__name__)
+
 SETTLER_STOP_TIMEOUT_S = 30.0
 
 
 class Ingesting:
     """Consumes Kafka into ClickHouse until stopped, or with ``until_caught_up`` until
-    everything published before it started is stored and committed (then it is done)."""
+    everything published before it got its partitions is stored and committed (then it is
+    done). Catching up waits for the partitions as long as the group needs, telling
+    ``progress`` what it waits for, and fails with ingest.poll.CatchUpTimeout after
+    ``timeout_s`` (None: no limit)."""
 
     name = "ingester"
 
-    def __init__(self, ingester: Ingester, until_caught_up: bool = False) -> None:
+    def __init__(self, ingester: Ingester, until_caught_up: bool = False, timeout_s: float | None = None,
+                 progress: Callable[[str], None] = log.info) -> None:
         self.ingester = ingester
         self.until_caught_up = until_caught_up
+        self.timeout_s = timeout_s
+        self.progress = progress
         self.stats: IngestStats | None = None
         """What ``run`` returned, once it has."""
         self._stop = threading.Event()
@@ -42,7 +52,8 @@ class Ingesting:
     def start(self, done: Done) -> None:
         def run() -> None:
             try:
-                self.stats = self.ingester.run(stop=self._stop, until_caught_up=self.until_caught_up)
+                self.stats = self.ingester.run(stop=self._stop, until_caught_up=self.until_caught_up,
+                                               timeout_s=self.timeout_s, progress=self.progress)
             except BaseException as error:  # handed to the lifecycle, which raises it again
                 done(error)
                 return
@@ -94,11 +105,12 @@ class Alerting:
 
 
 class Serving:
-    """Serves ``app`` with uvicorn on ``host:port`` (default ``settings.api_host``/``api_port``)."""
+    """Serves ``app`` with uvicorn on ``host:port`` (default ``settings.api_host``/``api_port``);
+    ``name`` says what it serves, in the lifecycle's log and errors."""
 
-    name = "API"
-
-    def __init__(self, app: FastAPI, settings: Settings, host: str | None = None, port: int | None = None) -> None:
+    def __init__(self, app: FastAPI, settings: Settings, host: str | None = None, port: int | None = None,
+                 name: str = "API") -> None:
+        self.name = name
         self.server = uvicorn.Server(uvicorn.Config(
             app, host=host or settings.api_host, port=port or settings.api_port,
             log_level=settings.log_level.lower(), access_log=settings.log_level == "DEBUG",
@@ -121,14 +133,14 @@ class Serving:
             except BaseException as raised:  # uvicorn ends a failed start-up with SystemExit
                 error = raised
             if self.server.started and not self._stopping:
-                done(error or RuntimeError("the API server ended"))
+                done(error or RuntimeError(f"the {self.name} server ended"))
 
         self._stopping = False
         self._thread = threading.Thread(target=run, name="edgewatch-api", daemon=True)  # as the ingester's
         self._thread.start()
         while not self.server.started:
             if not self._thread.is_alive():
-                raise StartError(f"cannot serve the API on {self.url} (uvicorn logged why above)")
+                raise StartError(f"cannot serve the {self.name} on {self.url} (uvicorn logged why above)")
             self._thread.join(timeout=0.05)
 
     def stop(self) -> None:

@@ -35,7 +35,7 @@ class Database:
         the server does not answer."""
         try:
             client = connect(settings.clickhouse_url)
-            applied = migrate(client, settings.raw_ttl_days)
+            applied = migrate(client, settings.raw_ttl_days, cluster=settings.clickhouse_cluster)
         except EngineInUseError as error:
             raise StartError(str(error)) from error
         except MigrationError as error:

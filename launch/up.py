@@ -38,6 +38,7 @@ def run_all(settings: Settings, stop: StopRequest, host: str | None = None, port
     app.state.alerts = alerts  # backtests use the running rules
     api = Serving(app, settings, host, port)
     ingester = Ingester(settings, database.connect)
+    app.state.checks.append(ingester.health)  # /readyz says so while the ingester's inserts fail
 
     def started() -> None:
         log.info("edgewatch up: API on %s, ingesting %s from %s",

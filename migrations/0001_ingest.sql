@@ -269,7 +269,10 @@ WITH
             'unknown record format: expected destination_service (Edgewatch record) '
             || 'or start_time/upstream_cluster (Envoy access log)',
         timestamp_text IS NULL, 'missing required field: ' || timestamp_key,
-        timestamp IS NULL OR timestamp < toDateTime64('2000-01-01', 3, 'UTC'),
+        -- From 2100 on, the tables' DateTime keys and TTLs (toDateTime, 32 bits) wrap around
+        -- to the past, and the row would vanish at once (tests/fuzz/test_bad_input.py).
+        timestamp IS NULL OR timestamp < toDateTime64('2000-01-01', 3, 'UTC')
+            OR timestamp >= toDateTime64('2100-01-01', 3, 'UTC'),
             timestamp_key || ': expected RFC 3339 or epoch milliseconds, got ' || left(timestamp_text, 64),
         r.response_code IS NULL, 'missing required field: response_code',
         response_code IS NULL OR response_code > 999,
@@ -297,11 +300,13 @@ SELECT
 FROM ingest_records;
 
 -- The common line: one record, as it is. '"log"' may also match a value; such lines merely
--- take the general path below.
+-- take the general path below. A blank line (spaces only) is no record: dropped, as an empty
+-- one is; the trim only runs for a line that does not start with '{' (short-circuit: 1M lines
+-- of 1 KB took 0.062-0.069 s with it, 0.061-0.066 s without; a trim of every line, 0.17 s).
 CREATE MATERIALIZED VIEW IF NOT EXISTS ingest_split_plain_mv TO ingest_records AS
 SELECT topic, partition, offset, line AS record, '' AS wrapper
 FROM ingest_lines
-WHERE line != '' AND NOT startsWith(line, '[') AND position(line, '"log"') = 0;
+WHERE (startsWith(line, '{') OR trimBoth(line) != '') AND NOT startsWith(line, '[') AND position(line, '"log"') = 0;
 
 -- Every other line: a JSON array gives its elements (an invalid one stays whole, to be dead
 -- lettered); a record whose `log` field holds a JSON object is replaced by that object, and

@@ -2,7 +2,8 @@
 
 Starts the local Kafka broker, runs ``edgewatch up`` (ingester, API and alert evaluator on
 the embedded ClickHouse engine) and the simulator's ``driver-monitoring-outage`` scenario,
-and shows what Edgewatch says: where to look, and the alert notifications as they come (to
+and shows what Edgewatch says: where to look (the graph page's URL first; it opens nothing
+itself), and the alert notifications as they come (to
 the console, or to Slack when EDGEWATCH_SLACK_WEBHOOK_URL is set). Ctrl-C stops everything
 cleanly. Every run starts a fresh story: its own topic and its own ClickHouse folder.
 """
@@ -91,12 +92,14 @@ class Notifications:
 
 
 def main() -> int:
+    port = free_port(int(os.environ.get("EDGEWATCH_API_PORT", "8080")))
+    api = f"http://127.0.0.1:{port}"
+    say(f"the service graph page: {api}/  (open it yourself: it answers once Edgewatch is up, in about a minute)")
     say("starting the local Kafka broker (the first run downloads its jars with Maven)")
     subprocess.run(["bash", str(ROOT / "scripts" / "local-kafka.sh"), "start"], check=True)
 
     shutil.rmtree(DEMO_DIR / "clickhouse", ignore_errors=True)
     DEMO_DIR.mkdir(parents=True, exist_ok=True)
-    port = free_port(int(os.environ.get("EDGEWATCH_API_PORT", "8080")))
     env = {
         **os.environ,
         "EDGEWATCH_CLICKHOUSE_URL": f"chdb://{DEMO_DIR / 'clickhouse'}",
@@ -106,7 +109,6 @@ def main() -> int:
         "EDGEWATCH_RULES_FILE": os.environ.get("EDGEWATCH_RULES_FILE", str(ROOT / "alerts" / "rules-demo.yaml")),
         "EDGEWATCH_MESH_CONFIG": MESH_CONFIG,
     }
-    api = f"http://127.0.0.1:{port}"
     log = open(DEMO_DIR / "up.log", "wb")  # noqa: SIM115 - open for the life of the demo
     started = time.monotonic()
     say(f"starting edgewatch up (ingester + API + alerts, embedded ClickHouse); log: {DEMO_DIR / 'up.log'}")
@@ -117,9 +119,10 @@ def main() -> int:
     interrupted = False
     try:
         wait_ready(f"{api}/readyz", up)
-        say("Edgewatch is up. Look at:")
+        say(f"Edgewatch is up. Open the service graph page: {api}/")
+        print(f"    service graph page   {api}/?window=5m")
         print(f"    edges, worst first   {api}/api/v1/edges?window=1m")
-        print(f"    service graph        {api}/api/v1/graph?window=5m")
+        print(f"    graph data           {api}/api/v1/graph?window=5m")
         print(f"    alerts               {api}/api/v1/alerts")
         print(f"    failing requests     {api}/api/v1/requests?source=staff-service&status=5xx&limit=5")
         print(f"    API docs             {api}/docs")

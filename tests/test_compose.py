@@ -22,6 +22,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
+from xml.etree import ElementTree
 
 import pytest
 import yaml
@@ -397,6 +398,63 @@ def test_clickhouse_and_kafka_keep_their_data_in_volumes() -> None:
     assert environment(services()["kafka"])["KAFKA_LOG_DIRS"] == expected["kafka"]
 
 
+def test_two_ingesters_share_the_partitions_under_distinct_hostnames() -> None:
+    spec = services()["ingest"]
+    replicas = int(spec["deploy"]["replicas"])
+    partitions = int(str(environment(services()["kafka"])["KAFKA_NUM_PARTITIONS"]))
+    assert 2 <= replicas <= partitions, f"{replicas} ingesters for {partitions} partitions: some would idle"
+    # Static membership names a replica by its hostname: a fixed one would give every replica the same.
+    assert "hostname" not in spec and "container_name" not in spec, "replicas need a hostname each"
+    assert "EDGEWATCH_KAFKA_GROUP" in environment(spec), "the replicas' one consumer group is not configurable"
+
+
+def test_long_running_services_have_resource_limits() -> None:
+    for name, spec in services().items():
+        if str(spec.get("restart", "no")) == "no":
+            continue
+        limits = (spec.get("deploy") or {}).get("resources", {}).get("limits", {})
+        assert float(limits.get("cpus", 0)) > 0, f"{name} has no CPU limit"
+        assert re.fullmatch(r"\d+[mg]", str(limits.get("memory", ""))), f"{name} has no memory limit (e.g. 1g)"
+
+
+def test_servers_are_the_official_images() -> None:
+    official = {"kafka": "apache/kafka", "clickhouse": "clickhouse/clickhouse-server", "grafana": "grafana/grafana"}
+    for name, repository in official.items():
+        assert str(services()[name]["image"]).partition(":")[0] == repository, f"{name}: use {repository}"
+
+
+def test_every_long_running_server_has_a_healthcheck() -> None:
+    for name in ("kafka", "clickhouse", "api", "grafana"):
+        test = services()[name].get("healthcheck", {}).get("test")
+        assert test and test[0] in ("CMD", "CMD-SHELL"), f"{name} has no healthcheck"
+    assert "/api/health" in " ".join(services()["grafana"]["healthcheck"]["test"])  # Grafana's own endpoint
+
+
+def clickhouse_users(path: Path) -> ElementTree.Element:
+    root = ElementTree.parse(path).getroot()
+    assert root.tag == "clickhouse", f"{path}: the top element of a ClickHouse config file is <clickhouse>"
+    return root
+
+
+def test_grafana_reads_clickhouse_as_a_read_only_user() -> None:
+    spec = services()["clickhouse"]
+    mounts = {target: source for source, target in bind_mounts(spec)}
+    users_file = mounts["/etc/clickhouse-server/users.d/grafana.xml"]
+    root = clickhouse_users(users_file)
+    user = root.find("users/grafana")
+    assert user is not None, "no user `grafana`"
+    password = user.find("password")
+    assert password is not None and password.get("from_env") == "CLICKHOUSE_GRAFANA_PASSWORD"
+    assert environment(spec).get("CLICKHOUSE_GRAFANA_PASSWORD"), "the server gets no password for `grafana`"
+    profile = root.find(f"profiles/{user.findtext('profile')}")
+    assert profile is not None and profile.findtext("readonly") == "1", "the profile of `grafana` is not read-only"
+    # The plugin sets max_execution_time on every query; readonly = 1 refuses that unless allowed.
+    assert profile.find("constraints/max_execution_time/changeable_in_readonly") is not None
+    grants = [query.text for query in user.findall("grants/query")]
+    database = environment(spec)["CLICKHOUSE_DB"]
+    assert grants == [f"GRANT SELECT ON {database}.*"], f"`grafana` may do more than read {database}: {grants}"
+
+
 # ---------------------------------------------------------------------------------------------
 # Dockerfile and .dockerignore
 
@@ -427,11 +485,20 @@ def test_image_runs_as_a_user_and_keeps_the_repository_layout() -> None:
     assert re.search(rf"(--editable|-e)\s+{re.escape(app)}\b", installs), "install the copied repository editable"
 
 
+def test_the_files_the_dockerfile_copies_exist() -> None:
+    ignored = {line.strip().strip("/") for line in DOCKERIGNORE.read_text().splitlines()}
+    for args in dockerfile("COPY"):
+        *sources, _ = [part for part in args.split() if not part.startswith("--")]
+        for source in sources:
+            assert (REPO_ROOT / source).exists(), f"COPY {source}: no such file"
+            assert source == "." or source not in ignored, f"COPY {source}, but .dockerignore leaves it out"
+
+
 def test_dockerignore_keeps_what_the_image_needs() -> None:
     ignored = {line.strip().strip("/") for line in DOCKERIGNORE.read_text().splitlines()}
     ignored.discard("")
     packages = PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]
-    needed = {"pyproject.toml", "README.md", "migrations", *packages}
+    needed = {"pyproject.toml", "README.md", "migrations", "web", *packages}  # web/: the graph page
     for path in needed:
         assert path.rstrip("*") not in ignored, f".dockerignore leaves {path} out of the image"
     for local in (".venv", ".git", ".edgewatch"):
@@ -463,18 +530,6 @@ def provisioned(kind: str) -> list[dict[str, Any]]:
     return [item for doc in docs for item in doc[key]]
 
 
-def test_grafana_datasource_is_the_installed_plugin_pointing_at_the_api() -> None:
-    env = environment(services()["grafana"])
-    plugins = {item.split("@")[0] for item in str(env["GF_PLUGINS_PREINSTALL_SYNC"]).split(",")}
-    api_port = parse_args(command(services()["api"])).port
-    for datasource in provisioned("datasources"):
-        assert datasource["type"] in plugins, f"datasource {datasource['name']} needs plugin {datasource['type']}"
-        assert datasource.get("uid"), "dashboards refer to datasources by uid; set one"
-        url = urlparse(datasource["url"])
-        assert (url.hostname, url.port) == ("api", api_port), f"datasource url {datasource['url']} is not the API"
-        assert datasource["url"] in datasource["jsonData"]["allowedHosts"]
-
-
 def dashboards() -> dict[Path, dict[str, Any]]:
     mounts = grafana_mounts()
     found = {}
@@ -496,22 +551,7 @@ def api_routes() -> dict[str, set[str]]:
     }
 
 
-def test_dashboards_ask_the_api_what_it_answers() -> None:
-    uids = {datasource["uid"] for datasource in provisioned("datasources")}
-    routes = api_routes()
-    for path, dashboard in dashboards().items():
-        assert dashboard.get("uid"), f"{path.name} has no uid"
-        variables = {variable["name"] for variable in dashboard.get("templating", {}).get("list", [])}
-        for panel in dashboard["panels"]:
-            for target in panel.get("targets", []):
-                where = f"{path.name}, panel {panel['title']!r}, query {target['refId']}"
-                assert target["datasource"]["uid"] in uids, f"{where}: unknown datasource"
-                assert target["url"] in routes, f"{where}: the API has no GET {target['url']}"
-                params = {param["key"]: param["value"] for param in target["url_options"].get("params", [])}
-                unknown = set(params) - routes[target["url"]]
-                assert not unknown, f"{where}: {target['url']} takes no {sorted(unknown)} (it answers 422)"
-                used = {value[1:] for value in params.values() if value.startswith("$")}
-                assert used <= variables, f"{where}: undefined dashboard variables {sorted(used - variables)}"
+# The datasources' and dashboards' own checks are in tests/test_grafana_dashboards.py.
 
 
 def test_grafana_home_dashboard_is_mounted() -> None:

@@ -1,4 +1,6 @@
-"""Backtests: when a rule would have fired and resolved over stored data."""
+"""Backtests: when a rule would have fired and resolved over stored data. They need
+``EDGEWATCH_ADMIN_TOKEN`` when it is set: a backtest of a rule given in the body can run long
+queries over the whole retention."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from fastapi import APIRouter, HTTPException, status
 
 from alerts.backtest import backtest
 from alerts.rules import RuleError, parse_rule
-from api.deps import ClientDep, RulesDep
+from api.deps import AdminOnly, ClientDep, RulesDep
 from api.models import BacktestIn, BacktestOut, EpisodeOut
 from api.routes import API_PREFIX
 from edgewatch.settings import parse_duration
@@ -16,7 +18,7 @@ from edgewatch.settings import parse_duration
 router = APIRouter(prefix=API_PREFIX, tags=["alerts"])
 
 
-@router.post("/rules/backtest", response_model=BacktestOut)
+@router.post("/rules/backtest", response_model=BacktestOut, dependencies=[AdminOnly])
 def backtest_rule(client: ClientDep, rules: RulesDep, body: BacktestIn) -> BacktestOut:
     """When the rule would have fired and resolved between ``start`` and ``end``."""
     try:

@@ -1,122 +1,135 @@
-"""Endpoints for Grafana's JSON datasource (the simple-json contract: ``/``, ``/search``, ``/query``).
+"""Grafana's JSON datasource (the simPod plugin, v0.6+): the endpoints of its ``openapi.yaml``.
 
-Point a JSON datasource (simpod-json-datasource, or the older grafana-simple-json) at
-``http://HOST:PORT/grafana`` with the bearer token as an ``Authorization`` header.
-Targets (docs/api.md):
+Point a ``simpod-json-datasource`` at ``http://HOST:PORT/grafana`` (access: Server, with the
+bearer token as a custom ``Authorization`` header). ``GET /`` answers the connection test;
+``POST /metrics`` lists what the builder offers (``/search`` is the retired contract's name
+for it); ``/metric-payload-options``, ``/variable``, ``/tag-keys`` and ``/tag-values`` fill its
+pickers; ``/query`` answers panels and annotations (:mod:`api.grafana`).
 
-- ``<metric>`` for the whole mesh, or ``<metric>:<source>-><destination>`` for the edges
-  between them (either side may be left empty: ``p99_ms:->reviews``), where metric is one
-  of :data:`METRICS`, as time series;
-- ``edges`` (optionally ``edges:<source>-><destination>``) as a table of every edge.
-
-Points are whole minutes of the rollup: the step is Grafana's interval rounded up to whole
-minutes, and widened further to stay within Grafana's ``maxDataPoints``.
+Grafana shows a datasource error's ``message``: every request this router cannot answer, a
+body that does not parse or validate included, gets 400 ``{"message", "detail"}`` (``detail``
+in FastAPI's error format), never 500.
 """
 
 from __future__ import annotations
 
-import math
-from datetime import datetime
-from typing import Any, Literal
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
-from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Body, Depends, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 
-from api.deps import ClientDep, NowDep, ThresholdsDep
-from api.params import MAX_POINTS, invalid
-from edgewatch.calls import epoch_ms, from_epoch
-from edgewatch.edge import EdgeFilter
-from edgewatch.edges import EdgePoint, edge_stats, edge_timeseries
-from edgewatch.windows import ROLLUP_RETENTION, TimeRange
-
-router = APIRouter(prefix="/grafana", tags=["grafana"])
-
-METRICS = ("requests", "rps", "errors", "error_rate", "timeouts", "timeout_rate", "p50_ms", "p95_ms", "p99_ms")
-TABLE_COLUMNS = ("source", "source_namespace", "destination", "destination_namespace", "destination_kind",
-                 "requests", "rps", "error_rate", "timeout_rate", "p50_ms", "p95_ms", "p99_ms", "health")
-_TEXT_COLUMNS = frozenset({"source", "source_namespace", "destination", "destination_namespace", "destination_kind",
-                           "health"})
-
-
-class GrafanaRange(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-
-    from_: datetime = Field(alias="from")
-    to: datetime
-
-
-class GrafanaTarget(BaseModel):
-    target: str = ""
-    refId: str | None = None  # noqa: N815 (Grafana's spelling)
-    type: Literal["timeserie", "timeseries", "table"] = "timeserie"
+from api.deps import ClientDep, MeshDep, NowDep, ThresholdsDep
+from api.grafana.answers import Reader
+from api.grafana.catalogue import METRICS
+from api.grafana.frames import Json
+from api.grafana.options import payload_options, tag_keys, tag_values, variable_values
+from api.grafana.protocol import (
+    GrafanaError,
+    MetricConfig,
+    MetricsRequest,
+    Option,
+    PayloadOptionsRequest,
+    QueryRequest,
+    SearchRequest,
+    TagKey,
+    TagKeysRequest,
+    TagValue,
+    TagValuesRequest,
+    VariableItem,
+    VariableRequest,
+)
+from api.grafana.query import answer_query
 
 
-class GrafanaQuery(BaseModel):
-    range: GrafanaRange
-    intervalMs: int = 60_000  # noqa: N815
-    maxDataPoints: int | None = None  # noqa: N815
-    targets: list[GrafanaTarget]
+def bad_request(message: str, detail: list[dict[str, Any]]) -> JSONResponse:
+    return JSONResponse({"message": message, "detail": detail}, status_code=400)
 
 
-class GrafanaSearch(BaseModel):
-    target: str = ""
+def _described(errors: list[Any]) -> str:
+    parts = []
+    for error in errors:
+        where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+        parts.append(f"{where}: {error.get('msg')}" if where else str(error.get("msg")))
+    return "; ".join(parts) or "the request does not match the datasource's protocol"
 
 
-def _parse_target(text: str) -> tuple[str, EdgeFilter]:
-    name, _, edge = text.strip().partition(":")
-    source, arrow, destination = edge.partition("->")
-    if name not in (*METRICS, "edges") or (edge and not arrow):
-        message = (f"target {text!r}: use one of {', '.join(METRICS)} or edges, optionally followed by "
-                   ":SOURCE->DESTINATION (either side may be empty)")
-        raise invalid("target", text, message, where="body")
-    return name, EdgeFilter(sources=(source.strip(),) if source.strip() else (),
-                            destinations=(destination.strip(),) if destination.strip() else ())
+class GrafanaRoute(APIRoute):
+    """A route whose refusals are 400 with a message Grafana shows (see the module)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def answer(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as error:
+                errors = list(error.errors())
+                return bad_request(_described(errors), errors)
+            except GrafanaError as error:
+                detail = [{"type": "value_error", "loc": ["body", error.where], "msg": error.message,
+                           "input": error.value}]
+                return bad_request(error.message, detail)
+
+        return answer
 
 
-def _span(query: GrafanaQuery, now: datetime) -> tuple[TimeRange, int]:
-    """Whole-minute steps covering the range, at most ``maxDataPoints`` (and MAX_POINTS) of them."""
-    start = max(query.range.from_, now - ROLLUP_RETENTION)
-    if start >= query.range.to:
-        raise invalid("range", query.range.model_dump(mode="json", by_alias=True), "range: 'from' must be before 'to'",
-                      where="body")
-    seconds = (query.range.to - start).total_seconds()
-    points = min(query.maxDataPoints or MAX_POINTS, MAX_POINTS)
-    step = max(60, math.ceil(query.intervalMs / 60_000) * 60, math.ceil(seconds / points / 60) * 60)
-    first = int(start.timestamp()) // step * step
-    last = math.ceil(query.range.to.timestamp() / step) * step
-    return TimeRange(from_epoch(first), from_epoch(last)), step
+router = APIRouter(prefix="/grafana", tags=["grafana"], route_class=GrafanaRoute)
 
 
-def _datapoints(points: list[EdgePoint], metric: str) -> list[list[float | int | None]]:
-    return [[getattr(p, metric), epoch_ms(p.t)] for p in points]
+def get_reader(client: ClientDep, now: NowDep, thresholds: ThresholdsDep, mesh: MeshDep) -> Reader:
+    return Reader(client, now, thresholds, mesh)
 
 
-@router.get("/", summary="Grafana's connection test")
+ReaderDep = Annotated[Reader, Depends(get_reader)]
+# The plugin sends these bodies, but an empty one must do as well.
+MetricsBody = Annotated[MetricsRequest | None, Body()]
+SearchBody = Annotated[SearchRequest | None, Body()]
+TagKeysBody = Annotated[TagKeysRequest | None, Body()]
+
+
+@router.get("/", summary="Grafana: the connection test")
 def test_connection() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.post("/search", summary="Grafana: the targets this datasource serves")
-def search(body: GrafanaSearch) -> list[str]:
-    return [name for name in (*METRICS, "edges") if body.target.lower() in name]
+@router.post("/metrics", response_model=list[MetricConfig], response_model_exclude_none=True,
+             summary="Grafana: the metrics and the payload fields each takes")
+def list_metrics(body: MetricsBody = None) -> list[MetricConfig]:
+    return [metric.config() for metric in METRICS]
 
 
-@router.post("/query", summary="Grafana: time series and tables for the panel's targets")
-def query(
-    body: GrafanaQuery, client: ClientDep, thresholds: ThresholdsDep, now: NowDep
-) -> list[dict[str, Any]]:
-    span, step = _span(body, now)
-    answers: list[dict[str, Any]] = []
-    for target in body.targets:
-        name, filters = _parse_target(target.target)
-        if name == "edges" or target.type == "table":
-            edges = edge_stats(client, span, now, filters, thresholds)
-            rows = [[getattr(edge, column) for column in TABLE_COLUMNS] for edge in edges]
-            columns = [{"text": column, "type": "string" if column in _TEXT_COLUMNS else "number"}
-                       for column in TABLE_COLUMNS]
-            answers.append({"type": "table", "refId": target.refId, "columns": columns, "rows": rows})
-        else:
-            points = edge_timeseries(client, span, step, now, filters)
-            answers.append({"target": target.target, "refId": target.refId, "datapoints": _datapoints(points, name)})
-    return answers
+@router.post("/search", summary="Grafana (retired simple-json contract): the metric names containing a text")
+def search(body: SearchBody = None) -> list[str]:
+    text = (body.target if body else "").lower()
+    return [metric.value for metric in METRICS if text in metric.value]
+
+
+@router.post("/metric-payload-options", response_model=list[Option],
+             summary="Grafana: the options of a payload field, from the edges seen")
+def metric_payload_options(body: PayloadOptionsRequest, reader: ReaderDep) -> list[Option]:
+    return payload_options(reader, body)
+
+
+@router.post("/query", summary="Grafana: time series, tables, node graph frames and annotations")
+def query(body: QueryRequest, reader: ReaderDep) -> list[Json]:
+    return answer_query(reader, body)
+
+
+@router.post("/variable", response_model=list[VariableItem], response_model_by_alias=True,
+             summary="Grafana: the values of a query variable")
+def variable(body: VariableRequest, reader: ReaderDep) -> list[VariableItem]:
+    return variable_values(reader, body)
+
+
+@router.post("/tag-keys", response_model=list[TagKey], summary="Grafana: the keys of ad-hoc filters")
+def keys(body: TagKeysBody = None) -> list[TagKey]:
+    return tag_keys()
+
+
+@router.post("/tag-values", response_model=list[TagValue], summary="Grafana: the values of an ad-hoc filter key")
+def values(body: TagValuesRequest, reader: ReaderDep) -> list[TagValue]:
+    return tag_values(reader, body)
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from clickhouse_connect.driver.exceptions import ClickHouseError
 from fastapi import APIRouter, Request
@@ -16,16 +17,36 @@ from edgewatch.migrate import MigrationError, pending
 router = APIRouter(tags=["operations"])
 
 
+class ReadinessCheck(Protocol):
+    """A part of the process that can be unable to do its work (the ingester: ingest.health)."""
+
+    name: str
+
+    def problem(self) -> str | None:
+        """None while it works, else why not, for people; never blocks, never raises."""
+        ...
+
+
+def failing_check(checks: Sequence[ReadinessCheck]) -> str | None:
+    """The first problem of ``checks``, named after its part."""
+    for check in checks:
+        if (problem := check.problem()) is not None:
+            return f"{check.name}: {problem}"
+    return None
+
+
 @router.get("/healthz", summary="The process is up")
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="ClickHouse answers and every migration is applied",
+@router.get("/readyz", summary="ClickHouse answers, every migration is applied, and the process's parts work",
             responses={503: {"description": "Not ready, with the reason"}})
 def readyz(client: ClientDep, request: Request) -> JSONResponse:
     """``details.mesh_config``: the mesh config in use (files, when read) and, when a change
-    could not be read, why (the last good config stays in use: still ready)."""
+    could not be read, why (the last good config stays in use: still ready). Not ready either
+    while a part of the process (``app.state.checks``: in ``edgewatch up``, the ingester, whose
+    inserts may be failing) reports a problem."""
     source: MeshConfigSource = request.app.state.mesh
     source.refresh()
     details = {"mesh_config": source.status.details()}
@@ -36,6 +57,8 @@ def readyz(client: ClientDep, request: Request) -> JSONResponse:
     if todo:
         names = ", ".join(f"{m.version:04d}_{m.name}" for m in todo)
         return _not_ready(f"migrations not applied: {names}; run `edgewatch migrate`", details)
+    if (problem := failing_check(request.app.state.checks)) is not None:
+        return _not_ready(problem, details)
     return JSONResponse({"status": "ready", "details": details})
 
 

@@ -1,7 +1,7 @@
 """Silences: create, list and expire them. The evaluator reads them at its next run.
 
 They live in the ``silences`` table, so a silence made through one process's API mutes the
-evaluator of another.
+evaluator of another. Creating and expiring need ``EDGEWATCH_ADMIN_TOKEN`` when it is set.
 """
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ from datetime import UTC
 from fastapi import APIRouter, HTTPException, Response, status
 
 from alerts.silences import expire_silence, get_silence, load_silences, new_silence, save_silence
-from api.deps import ClientDep, NowDep
+from api.deps import AdminOnly, ClientDep, NowDep
 from api.models import SilenceIn, SilenceOut
 from api.routes import API_PREFIX
 
 router = APIRouter(prefix=API_PREFIX, tags=["alerts"])
 
 
-@router.post("/silences", status_code=status.HTTP_201_CREATED, response_model=SilenceOut)
+@router.post("/silences", status_code=status.HTTP_201_CREATED, response_model=SilenceOut, dependencies=[AdminOnly])
 def create_silence(client: ClientDep, now: NowDep, body: SilenceIn) -> SilenceOut:
     """Silence matching alerts until ``ends_at``: they still evaluate and show, but do not notify."""
     try:
@@ -45,7 +45,7 @@ def list_silences(client: ClientDep, now: NowDep, expired: bool = False) -> dict
     return {"silences": [SilenceOut.of(s, active=s.active(now)) for s in silences]}
 
 
-@router.delete("/silences/{silence_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/silences/{silence_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[AdminOnly])
 def delete_silence(client: ClientDep, now: NowDep, silence_id: str) -> Response:
     """Expire a silence now; 404 when it does not exist or has already ended."""
     silence = get_silence(client, silence_id)

@@ -23,11 +23,13 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.consumer.fetcher import Fetcher
+from kafka.errors import RebalanceInProgressError
 from kafka.net.transport import KafkaSSLTransport, KafkaTCPTransport
 from kafka.protocol.api_message import ApiMessage
 from kafka.protocol.frame import KafkaBytes
 from kafka.record import MemoryRecords
 from kafka.record.default_records import DefaultRecordBatchBuilder
+from kafka.structs import MemberState
 
 from edgewatch.settings import Settings
 from ingest import kafka as adapter
@@ -275,3 +277,44 @@ def test_freed_buffers_stay_on_glibcs_heap_for_reuse() -> None:
     assert libc.mallinfo2().hblkhd - mapped < 1 << 20
     del buffers
     assert libc.mallinfo2().fordblks >= 100 << 20
+
+
+def _stable(consumer: adapter.GroupConsumer, deadline_s: float = 30.0) -> None:
+    """Joined, with the topic's partitions in the assignment's metadata snapshot: a member that
+    joined before the topic's metadata arrived joins again when it does (a fresh topic)."""
+    deadline = time.monotonic() + deadline_s
+    coordinator = consumer._consumer._coordinator
+    while (coordinator.state != MemberState.STABLE or not consumer.assignment()
+           or not coordinator._assignment_snapshot or coordinator.need_rejoin()):
+        assert time.monotonic() < deadline, "the consumer did not join within 30 s"
+        consumer.poll(timeout_ms=100)
+
+
+def test_a_join_left_in_flight_is_finished_by_the_next_poll(kafka: str, topic: str) -> None:
+    """The stranded join of kafka-python 3.0.12 (GroupConsumer._finish_stranded_join), made to
+    happen: the leader sees new metadata, its poll's timer runs out during the join, and the
+    join's own assignment stops the member needing one. kafka-python's own polls then leave it
+    REBALANCING, and every commit raises; the adapter's poll finishes the join."""
+    consumer = adapter.GroupConsumer(Settings(kafka_bootstrap=kafka, kafka_topic=topic, kafka_group=f"group-{topic}"))
+    try:
+        consumer.subscribe(on_revoked=lambda partitions: None, revoked_stored=lambda: True)
+        _stable(consumer)
+        coordinator = consumer._consumer._coordinator
+        coordinator._assignment_snapshot = {"a topic that changed": 1}  # as a metadata change leaves it
+        deadline = time.monotonic() + 30
+        while coordinator.state != MemberState.REBALANCING or coordinator.need_rejoin():
+            assert time.monotonic() < deadline, "could not strand the join (the broker answered each within 1 ms)"
+            consumer._consumer.poll(timeout_ms=1)  # kafka-python's own poll: the timer runs out mid-join
+        for _ in range(10):
+            consumer._consumer.poll(timeout_ms=100)
+        assert coordinator.state == MemberState.REBALANCING, "kafka-python finishes such joins itself now: " \
+            "GroupConsumer._finish_stranded_join may go (see its Assumption in ingest/kafka.py)"
+        offsets = {tp: 0 for tp in consumer.assignment()}
+        with pytest.raises(RebalanceInProgressError):
+            consumer.commit(offsets)
+        for _ in range(10):
+            consumer.poll(timeout_ms=100)
+        assert coordinator.state == MemberState.STABLE
+        consumer.commit(offsets)  # raises no more
+    finally:
+        consumer.close()

@@ -241,10 +241,10 @@ class _FirstConsumerStalls(GroupConsumer):
     """Its first KafkaConsumer stops fetching after a poll with records, as kafka-python 3.0.12
     consumers were seen to do; the ingester must notice and carry on with a new one."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, instance_id: str | None = None) -> None:
         self.consumers = 1
         self.polls_with_records = 0
-        super().__init__(settings)
+        super().__init__(settings, instance_id)
 
     def poll(self, timeout_ms: int):  # type: ignore[no-untyped-def]
         if self.consumers == 1 and self.polls_with_records >= 1:
@@ -324,33 +324,64 @@ def test_joining_with_a_backlog_does_not_strand_the_consumer(kafka: str, ch: Cli
     admin.close()
 
 
+class _Running:
+    """An ingester running in a thread of this process until :meth:`stop`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.ingester, self._stop = Ingester(settings, clients(settings)), threading.Event()
+        self._thread = threading.Thread(target=self.ingester.run, kwargs={"stop": self._stop})
+        self._thread.start()
+
+    def partitions(self) -> int:
+        consumer = self.ingester.consumer
+        return len(consumer.assignment()) if consumer is not None and self._thread.is_alive() else 0
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=60)
+        assert not self._thread.is_alive()
+
+
+def _wait_for(what: str, done: Callable[[], bool], timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not done():
+        assert time.monotonic() < deadline, f"{what} within {timeout_s:.0f} s"
+        time.sleep(0.1)
+
+
 def test_two_ingesters_in_one_group_share_the_partitions(ch: Client, make_settings, publish) -> None:
+    """... and go on sharing them, losing and doubling nothing, while one of them stops and
+    starts again and a third joins, each while messages come in (docs/reliability.md, 2)."""
     settings = make_settings()
-    stop = threading.Event()
-    ingesters = [Ingester(settings, clients(settings)) for _ in range(2)]
-    threads = [threading.Thread(target=i.run, kwargs={"stop": stop}) for i in ingesters]
-    for t in threads:
-        t.start()
+    messages = [b"\n".join(native_line(i * 20 + j) for j in range(20)) for i in range(400)]  # 8,000 records
+    running = [_Running(settings), _Running(settings)]
     try:
-        deadline = time.monotonic() + 60
         sizes: list[int] = []
-        while time.monotonic() < deadline:
-            sizes = [len(i.consumer.assignment()) if i.consumer is not None else 0 for i in ingesters]
-            if sizes == [2, 2]:
-                break
-            time.sleep(0.1)
-        assert sizes == [2, 2], f"the group did not share the 4 partitions within 60 s: {sizes}"
-        publish(settings, [b"\n".join(native_line(i * 20 + j) for j in range(20)) for i in range(200)])
-        deadline = time.monotonic() + 90
-        while ch.command("SELECT count() FROM requests") < 4_000 and time.monotonic() < deadline:
-            time.sleep(0.1)
+
+        def shared() -> bool:
+            nonlocal sizes
+            sizes = [r.partitions() for r in running]
+            return sizes == [2, 2]
+
+        _wait_for(f"the group did not share the 4 partitions: {sizes}", shared)
+        publish(settings, messages[:100])
+        _wait_for("nothing stored", lambda: ch.command("SELECT count() FROM requests") > 0, 90)
+        running[1].stop()  # mid-stream: its partitions move to the first
+        publish(settings, messages[100:200])
+        running.append(_Running(settings))  # the same ingester started again
+        _wait_for("the restarted ingester got no partitions", lambda: running[2].partitions() > 0)
+        publish(settings, messages[200:300])
+        running.append(_Running(settings))  # a third joins
+        publish(settings, messages[300:])
+        _wait_for("the third ingester got no partitions", lambda: running[3].partitions() > 0)
+        _wait_for("not all 8,000 records stored", lambda: ch.command("SELECT count() FROM requests") >= 8_000, 90)
     finally:
-        stop.set()
-        for t in threads:
-            t.join(timeout=60)
-    assert ch.command("SELECT count() FROM requests") == 4_000
-    assert ch.command("SELECT uniqExact(request_id) FROM requests") == 4_000
-    assert all(i.stats.messages > 0 for i in ingesters), [i.stats for i in ingesters]
+        for r in running:
+            r.stop()
+    assert ch.command("SELECT count() FROM requests") == 8_000
+    assert ch.command("SELECT uniqExact(request_id) FROM requests") == 8_000
+    assert all(r.ingester.stats.messages > 0 for r in running[:3]), [r.ingester.stats for r in running]
+    assert sum(r.ingester.stats.messages for r in running) >= 400
 
 
 def test_writer_retries_until_clickhouse_takes_the_batch(ch: Client) -> None:

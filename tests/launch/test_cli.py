@@ -21,7 +21,7 @@ from clickhouse_connect.driver.client import Client
 
 from edgewatch.migrate import set_raw_retention
 from edgewatch.settings import REPO_ROOT, Settings
-from launch.cli import build_parser, cmd_alerts, main
+from launch.cli import build_parser, cmd_alerts, cmd_ingest, main
 from launch.lifecycle import StopRequest
 from tests.api.records import call
 from tests.api.test_http import free_port, wait_until_up
@@ -103,6 +103,18 @@ def test_the_compose_commands_still_parse() -> None:
     assert build_parser().parse_args(["up", "--host", "0.0.0.0", "--port", "9000"]).port == 9000
 
 
+def test_ingest_timeout_is_a_duration_and_goes_with_until_caught_up(capsys: pytest.CaptureFixture[str]) -> None:
+    args = build_parser().parse_args(["ingest", "--until-caught-up", "--timeout", "5m"])
+    assert args.timeout == 300.0
+    assert build_parser().parse_args(["ingest", "--until-caught-up"]).timeout is None  # no limit
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["ingest", "--until-caught-up", "--timeout", "soon"])
+    assert "'soon' is not a duration" in capsys.readouterr().err
+    alone = build_parser().parse_args(["ingest", "--timeout", "10s"])
+    assert cmd_ingest(Settings(clickhouse_url="chdb:///unused"), alone, StopRequest()) == 2
+    assert "--timeout goes with --until-caught-up" in capsys.readouterr().err
+
+
 @pytest.mark.kafka
 @pytest.mark.clickhouse
 def test_up_runs_every_part_and_stops_them_in_reverse_order_on_sigterm(
@@ -142,3 +154,27 @@ def test_up_runs_every_part_and_stops_them_in_reverse_order_on_sigterm(
     stops = [text.index(f"stopping {name}\n") for name in ("API", "ingester", "settler", "alerts")]
     assert stops == sorted(stops), text
     assert "edgewatch up: stopped" in text
+
+
+@pytest.mark.kafka
+@pytest.mark.clickhouse
+def test_ingest_serves_its_health_endpoints_on_the_ingest_port(
+    tmp_path: Path, make_settings: Callable[..., Settings],
+) -> None:
+    from tests.reliability.processes import ingest_env, start_ingest
+
+    settings = make_settings()
+    port = free_port()
+    log = tmp_path / "ingest.log"
+    process = start_ingest(ingest_env(settings, tmp_path / "ch", EDGEWATCH_INGEST_PORT=str(port)), log)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(url, timeout=60)
+        assert httpx.get(f"{url}/readyz").json() == {"status": "ready"}
+        assert "\nedgewatch_ingest_ready 1" in "\n" + httpx.get(f"{url}/metrics").text
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == -signal.SIGTERM
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert "stopping ingester's health endpoints\n" in log.read_text()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -53,7 +54,8 @@ class FakeIngester:
     def __init__(self, error: Exception | None = None) -> None:
         self.error = error
 
-    def run(self, stop: threading.Event, until_caught_up: bool = False) -> IngestStats:
+    def run(self, stop: threading.Event, until_caught_up: bool = False, timeout_s: float | None = None,
+            progress: Callable[[str], None] = print) -> IngestStats:
         if self.error is not None:
             raise self.error
         if not until_caught_up:
