@@ -43,6 +43,8 @@ case and writes its top frames. Uses its own engine folder; deletes it and the t
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import random
@@ -194,8 +196,7 @@ def main() -> None:
     try:
         results = run(args, folder, cases)
         summary = print_table(cases, results)
-        if args.json:
-            args.json.write_text(json.dumps({"rounds": args.rounds, "cases": summary}, indent=1) + "\n")
+        save(args.json, args.rounds, summary)
     finally:  # the topics (862 MB for 2M records) and the engine folder would pile up run after run
         admin = KafkaAdminClient(bootstrap_servers=args.bootstrap)
         existing = set(admin.list_topics())
@@ -243,6 +244,8 @@ def run(args: argparse.Namespace, folder: Path, cases: list[Case]) -> dict[str, 
             print(f"  {case.name} round {r + 1}: pipeline {case.records / result.pipeline_s:,.0f} rec/s, "
                   f"bulk {case.records / result.bulk_s:,.0f} rec/s ({result.e2e:.2f}x), "
                   f"outside/engine CPU {result.outside / result.engine_cpu:.2f}", flush=True)
+        if args.json:  # what is done so far, should a later case not finish
+            save(args.json, args.rounds, print_table([c for c in cases if c.name in results], results, quiet=True))
     if args.profile:
         profile(client, settings, cases[0], Path(args.profile))
     return results
@@ -437,8 +440,17 @@ def empty_tables(client: Client) -> None:
         client.command(f"TRUNCATE TABLE {table}")
 
 
-def print_table(cases: list[Case], results: dict[str, list[Round]]) -> dict[str, dict[str, Any]]:
-    """Print the medians of each case and the goal rows (figure, goal, measured, met); return the medians."""
+def save(path: Path | None, rounds: int, summary: dict[str, dict[str, Any]]) -> None:
+    if path is not None:
+        path.write_text(json.dumps({"rounds": rounds, "cases": summary}, indent=1) + "\n")
+
+
+def print_table(cases: list[Case], results: dict[str, list[Round]], quiet: bool = False) -> dict[str, dict[str, Any]]:
+    """Print the medians of each case and the goal rows (figure, goal, measured, met); return the
+    medians. ``quiet``: return them only."""
+    if quiet:
+        with contextlib.redirect_stdout(io.StringIO()):
+            return print_table(cases, results)
     goals = []
     summary: dict[str, dict[str, Any]] = {}
     print("\nmedians over the rounds (ratios taken within each round); CPU-seconds per million records")
