@@ -25,4 +25,4 @@ def test_scale_quick_completes_and_prints_every_row(kafka: str) -> None:
             + [f"| {edges:,} |" for edges in QUICK["rule_edges"]])
     missing = [row for row in rows if row not in out]
     assert not missing, f"rows not printed: {missing}\n{out[-3000:]}"
-    assert out.count(" (quick size) | ") == 6, out[-2000:]  # the goal rows
+    assert out.count(" (quick size) | ") == 3, out[-2000:]  # the goal rows measured at quick sizes
