@@ -67,10 +67,12 @@ RULE_TARGETS = {(10_000, 6): 0.3, (50_000, 6): 2.0}
 
 
 def shape(xs: list[float], ys: list[float]) -> str:
-    """The curve's shape from its log-log slope end to end: flat, sublinear, linear or worse."""
+    """The curve's shape from its log-log slope end to end: falling, flat, sublinear, linear or worse."""
     if len(xs) < 2 or min(ys) <= 0:
         return "n/a"
     slope = math.log(ys[-1] / ys[0]) / math.log(xs[-1] / xs[0])
+    if slope < -0.15:
+        return f"falling (slope {slope:.2f})"
     if slope < 0.15:
         return f"flat (slope {slope:.2f})"
     if slope < 0.8:
