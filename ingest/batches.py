@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from clickhouse_connect.driver.client import Client
 
-from ingest.framing import frame_message
+from ingest.framing import frame, line_head, looks_native
 
 
 @dataclass
@@ -27,16 +27,22 @@ class Batch:
     first_stored_offset: int = -1  # first and last message that framed any row;
     last_stored_offset: int = -1  # the engine records these in ingest_batches
     opened_at: float = 0.0
+    native: bool = True  # whether the first stored message held Edgewatch's own records (ingest/writer.py)
+    head: bytes = field(init=False, repr=False)  # every row's topic and partition (ingest/framing.py)
+
+    def __post_init__(self) -> None:
+        self.head = line_head(self.topic, self.partition)
 
     def add(self, offset: int, value: bytes | None) -> None:
-        pieces, count = frame_message(self.topic, self.partition, offset, value)
+        pieces, count = frame(self.head, offset, value)
         self.last_offset = offset
         if count:
             self.chunks += pieces
-            self.size += sum(map(len, pieces))
+            self.size += len(pieces[0]) + len(pieces[1]) + 1  # prefix, rows, newline
             self.records += count
             if self.first_stored_offset < 0:
                 self.first_stored_offset = offset
+                self.native = looks_native(value)  # type: ignore[arg-type]  # count > 0: not None
             self.last_stored_offset = offset
 
     @property

@@ -45,3 +45,14 @@ def test_never_due_while_rebuilding_a_stored_batch() -> None:
     assert b.due(100.0) is None
     batch = b.add(3, LINE, now=0.0)
     assert batch is not None and (batch.first_offset, batch.last_offset) == (0, 3)
+
+
+def test_a_batch_knows_whether_its_first_record_is_native() -> None:
+    native = b'{"timestamp": 1, "destination_service": "b", "response_code": 200, "duration_ms": 1}'
+    fluent_bit = b'{"log": "{\\"upstream_cluster\\": \\"outbound|80||b\\"}\\n", "stream": "stdout"}'
+    b = builder(max_records=2)
+    assert b.add(0, b"", now=0.0) is None  # a blank message frames nothing: the next one decides
+    batch = b.add(1, native + b"\n" + fluent_bit, now=0.0)
+    assert batch is not None and batch.native
+    batch = builder(max_records=1).add(0, fluent_bit + b"\n" + native, now=0.0)
+    assert batch is not None and not batch.native

@@ -22,10 +22,13 @@ import kafka.errors
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.consumer.fetcher import Fetcher
 from kafka.errors import RebalanceInProgressError
 from kafka.net.transport import KafkaSSLTransport, KafkaTCPTransport
 from kafka.protocol.api_message import ApiMessage
 from kafka.protocol.frame import KafkaBytes
+from kafka.record import MemoryRecords
+from kafka.record.default_records import DefaultRecordBatchBuilder
 from kafka.structs import MemberState
 
 from edgewatch.settings import Settings
@@ -153,15 +156,17 @@ def test_install_is_idempotent_and_uninstall_restores_the_library() -> None:
         assert KafkaTCPTransport._sock_recv is adapter._sock_recv
         assert KafkaBytes.read is adapter._read
         assert ApiMessage.decode.__func__ is adapter._decode
+        assert Fetcher.PartitionRecords._unpack_records is adapter._unpack_records
         adapter.uninstall_fast_receive()
         assert KafkaTCPTransport._sock_recv is own and KafkaBytes.read is not adapter._read
         assert ApiMessage.decode.__func__ is not adapter._decode
+        assert Fetcher.PartitionRecords._unpack_records is not adapter._unpack_records
     finally:
         if original is adapter._sock_recv:
             adapter.install_fast_receive()
 
 
-def _fetch_all(bootstrap: str, topic: str, partitions: int) -> list[tuple[int, int, bytes | None, bytes, list]]:
+def _fetch_all(bootstrap: str, topic: str, partitions: int) -> list[tuple]:
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
                              max_partition_fetch_bytes=1 << 20, fetch_max_bytes=4 << 20)
     assigned = [TopicPartition(topic, p) for p in range(partitions)]
@@ -171,19 +176,19 @@ def _fetch_all(bootstrap: str, topic: str, partitions: int) -> list[tuple[int, i
     got = []
     while any(consumer.position(tp) < ends[tp] for tp in assigned):
         for records in consumer.poll(timeout_ms=1000).values():
-            got += [(r.partition, r.offset, r.key, r.value, list(r.headers)) for r in records]
+            got += [tuple(r) for r in records]  # every field of the ConsumerRecord
     consumer.close()
     return sorted(got)
 
 
 def test_a_real_fetch_gives_the_same_records_with_and_without_it(kafka: str, topic: str) -> None:
-    """Plain and gzip-compressed batches, keys and headers, from the real broker: every
+    """Plain and compressed batches, keys, null values and headers, from the real broker: every
     record as kafka-python's own code hands it over."""
-    for compression in (None, "gzip"):
+    for compression in (None, "gzip", "lz4"):
         producer = KafkaProducer(bootstrap_servers=kafka, linger_ms=20, batch_size=256 << 10,
                                  compression_type=compression)
         for i in range(3000):
-            producer.send(topic, os.urandom(i % 700), key=None if i % 3 else f"k{i}".encode(),
+            producer.send(topic, None if i % 102 == 6 else os.urandom(i % 700), key=None if i % 3 else f"k{i}".encode(),
                           headers=[("h", str(i).encode())] if i % 5 == 0 else [], partition=i % 2)
         producer.flush()
         producer.close()
@@ -196,8 +201,63 @@ def test_a_real_fetch_gives_the_same_records_with_and_without_it(kafka: str, top
     finally:
         if not installed:
             adapter.uninstall_fast_receive()
-    assert len(own) == 6000
+    assert len(own) == 9000
     assert ours == own, f"records fetched through the fast path differ from kafka-python's own; {FIX}"
+
+
+def _batches(codec: int, count: int = 600, per_batch: int = 200, first: int = 1000) -> bytes:
+    """Format-2 record batches as a fetch response holds them: keys, null values, headers, long values."""
+    data = b""
+    for start in range(0, count, per_batch):
+        builder = DefaultRecordBatchBuilder(magic=2, compression_type=codec, is_transactional=False, producer_id=-1,
+                                            producer_epoch=-1, base_sequence=-1, batch_size=1 << 30)
+        for i in range(start, start + per_batch):
+            builder.append(i - start, timestamp=1_700_000_000_000 + i * 7, key=b"k%d" % i if i % 3 == 0 else None,
+                           value=None if i % 97 == 5 else os.urandom(i * 13 % 3000),
+                           headers=[("h", b"%d" % i), ("none", None)] if i % 5 == 0 else [])
+        batch = bytearray(builder.build())
+        batch[:8] = (first + start).to_bytes(8, "big")  # the base offset (outside the CRC)
+        data += bytes(batch)
+    return data
+
+
+def _unpacked(data: bytes) -> list[tuple]:
+    records = Fetcher.PartitionRecords(1000, TopicPartition("t", 3), MemoryRecords(data), None, None, check_crcs=True)
+    return [tuple(record) for record in records.take()] + [(records.next_fetch_offset, records.records_read,
+                                                             records.bytes_read)]
+
+
+@pytest.mark.parametrize("codec", [0, 1, 3, 4], ids=["none", "gzip", "lz4", "zstd"])
+def test_the_fast_record_path_hands_out_kafka_pythons_records(codec: int) -> None:
+    if codec == 4:
+        pytest.importorskip("zstandard")  # kafka-python's zstd codec (the bench extra installs it)
+    installed = adapter.install_fast_receive()
+    try:
+        data = _batches(codec)
+        adapter.uninstall_fast_receive()
+        own = _unpacked(data)
+        assert adapter.install_fast_receive()
+        assert _unpacked(data) == own, FIX
+        assert len(own) == 601
+    finally:
+        if not installed:
+            adapter.uninstall_fast_receive()
+
+
+def test_a_cut_batch_is_a_corrupt_record_error_as_in_kafka_python() -> None:
+    data = _batches(0, count=10, per_batch=10)
+    cut = bytearray(data)
+    cut[-40:] = b"\xff" * 40  # the last record's bytes garbled (after the CRC check: checks off)
+    installed = adapter.install_fast_receive()
+    try:
+        records = Fetcher.PartitionRecords(1000, TopicPartition("t", 3), MemoryRecords(bytes(cut)), None, None,
+                                           check_crcs=False)
+        with pytest.raises(kafka.errors.CorruptRecordError):
+            records.take()
+            records.take()
+    finally:
+        if not installed:
+            adapter.uninstall_fast_receive()
 
 
 class _MallInfo2(ctypes.Structure):
