@@ -18,6 +18,7 @@ from alerts.silences import Silence
 from api.domain import domain_model
 from api.graph import GraphEdge, GraphNode, ServesLink
 from api.nodegraph import EdgeRow, NodeRow
+from api.params import StoredTime
 from edgewatch.drilldown import CallRecord
 from edgewatch.edges import EdgePoint, EdgeStats
 
@@ -111,8 +112,8 @@ class SilenceOut(SilenceFields):
 
 class BacktestIn(BaseModel):
     rule: str | dict[str, Any] = Field(description="A rule name from the rules file, or a whole rule.")
-    start: AwareDatetime
-    end: AwareDatetime
+    start: StoredTime
+    end: StoredTime
     step: str = Field(default="1m", description="Time between evaluations, e.g. 15s or 1m.")
 
 

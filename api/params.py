@@ -14,11 +14,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Query
 from fastapi.exceptions import RequestValidationError
+from pydantic import AfterValidator, AwareDatetime
 
 from api.deps import NowDep, SettingsDep
 from edgewatch.drilldown import STATUS_HELP, StatusCondition, status_condition
 from edgewatch.edge import EdgeFilter
-from edgewatch.windows import ROLLUP_RETENTION, TimeRange
+from edgewatch.windows import ROLLUP_RETENTION, STORED_FROM, STORED_UNTIL, TimeRange
 
 WINDOW_HELP = "a whole number and a unit s, m, h or d: 30s, 5m, 1h, 24h, 7d"
 MAX_POINTS = 11_000
@@ -45,8 +46,31 @@ def _check_retention(name: str, text: str, seconds: int, retention: timedelta, w
                                   f"use at most {retention.days}d")
 
 
+STORED_RANGE = f"from {STORED_FROM:%Y-%m-%d} to {STORED_UNTIL:%Y-%m-%d}"
+
+
+def outside_store(moment: datetime) -> str | None:
+    """Why ``moment`` (timezone-aware) cannot be asked about: outside the times the store holds
+    (:data:`edgewatch.windows.STORED_FROM`...); None when it can. Compared before any
+    conversion, which could overflow (year 1 at +01:00)."""
+    if STORED_FROM <= moment < STORED_UNTIL:
+        return None
+    return f"{moment.isoformat()} is outside the times Edgewatch stores ({STORED_RANGE})"
+
+
+def _in_store(moment: datetime) -> datetime:
+    if (problem := outside_store(moment)) is not None:
+        raise ValueError(problem)
+    return moment.astimezone(UTC)
+
+
+StoredTime = Annotated[AwareDatetime, AfterValidator(_in_store)]
+"""A time with a timezone, within the times the store holds (else 422 saying so), in UTC."""
+
+
 def parse_end(text: str | None, now: datetime) -> datetime:
-    """RFC 3339 with a timezone (``2026-11-26T10:00:00Z``), or ``now`` when absent."""
+    """RFC 3339 with a timezone (``2026-11-26T10:00:00Z``) within the times the store holds, or
+    ``now`` when absent."""
     if text is None:
         return now
     try:
@@ -55,11 +79,17 @@ def parse_end(text: str | None, now: datetime) -> datetime:
         moment = None
     if moment is None or moment.tzinfo is None:
         raise invalid("end", text, f"end {text!r} is not an RFC 3339 time with a timezone, e.g. 2026-11-26T10:00:00Z")
+    if (problem := outside_store(moment)) is not None:
+        raise invalid("end", text, f"end {problem}")
     return moment.astimezone(UTC)
 
 
-WindowQuery = Annotated[str, Query(description=f"How far back: {WINDOW_HELP}.")]
-EndQuery = Annotated[str | None, Query(description="End of the window, RFC 3339 (default: now).")]
+# The schema declares the formats (clients and schemathesis read them); the checks are the
+# dependencies' own, so that a refusal says what is accepted.
+_DURATION_SCHEMA = {"pattern": _DURATION.pattern}
+WindowQuery = Annotated[str, Query(description=f"How far back: {WINDOW_HELP}.", json_schema_extra=_DURATION_SCHEMA)]
+EndQuery = Annotated[str | None, Query(description=f"End of the window, RFC 3339, {STORED_RANGE} (default: now).",
+                                       json_schema_extra={"format": "date-time"})]
 
 
 @dataclass(frozen=True)
@@ -104,7 +134,8 @@ def series_window(
     now: NowDep,
     window: WindowQuery = "1h",
     step: Annotated[str, Query(description="Width of each point: 1m or more in whole minutes (rollup), "
-                                           "or seconds over the raw table's retention.")] = "1m",
+                                           "or seconds over the raw table's retention.",
+                               json_schema_extra=_DURATION_SCHEMA)] = "1m",
     end: EndQuery = None,
 ) -> Series:
     """A window cut in steps aligned to multiples of ``step`` since the epoch."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from edgewatch.calls import CALL_ROWS, Range, callee_only, counted_once, from_epoch, range_params
@@ -33,6 +33,12 @@ from edgewatch.rollup import (
 )
 
 ROLLUP_RETENTION = timedelta(days=90)
+STORED_FROM = datetime(2000, 1, 1, tzinfo=UTC)
+STORED_UNTIL = datetime(2100, 1, 1, tzinfo=UTC)
+"""The store holds calls of [STORED_FROM, STORED_UNTIL): the ingester dead-letters other
+timestamps (migrations/0001_ingest.sql), which its 32-bit DateTime keys cannot hold. Times that
+queries are asked about must lie there too: far outside, Python's datetime overflows (year
+10000 when a range is rounded up) and the engine refuses a negative epoch (1969 and before)."""
 HOUR_GRAIN = 3600
 
 

@@ -18,6 +18,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from api.params import outside_store
+
 PayloadValue = str | int | float | bool | list[str | int | float | bool] | None
 """A payload field's value: a select gives a string, a multi-select a list of strings."""
 
@@ -43,7 +45,11 @@ class GrafanaRange(_Body):
     @field_validator("from_", "to")
     @classmethod
     def _utc(cls, moment: datetime) -> datetime:
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        """In UTC, within the times the store holds (else 400, and no overflow converting year 1)."""
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+        if (problem := outside_store(moment)) is not None:
+            raise ValueError(problem)
+        return moment.astimezone(UTC)
 
 
 class AdHocFilter(_Body):

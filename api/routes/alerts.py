@@ -10,17 +10,18 @@ from datetime import timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime
 
 from alerts import store
 from alerts.model import Alert
 from alerts.silences import load_silences, silenced_ids
-from api.deps import ClientDep, MeshDep, NowDep
+from api.deps import ClientDep, MeshDep, NowDep, TokenFirstRoute
 from api.models import AlertOut, AlertRef, EventOut
+from api.params import StoredTime
 from api.routes import API_PREFIX
 from edgewatch.mesh.config import MeshConfig
+from edgewatch.windows import STORED_FROM
 
-router = APIRouter(prefix=API_PREFIX, tags=["alerts"])
+router = APIRouter(prefix=API_PREFIX, tags=["alerts"], route_class=TokenFirstRoute)
 
 
 def _alert_out(alert: Alert, by_id: dict[str, Alert], silenced: set[str], mesh: MeshConfig,
@@ -56,8 +57,8 @@ def alert_history(
     client: ClientDep,
     now: NowDep,
     mesh: MeshDep,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    since: StoredTime | None = None,
+    until: StoredTime | None = None,
     rule: str | None = None,
     source: str | None = None,
     destination: str | None = None,
@@ -65,7 +66,7 @@ def alert_history(
 ) -> dict[str, list[EventOut]]:
     """Transitions (pending, firing, resolved, cleared), newest first; default: the last 24 hours."""
     until = until or now
-    since = since or until - timedelta(days=1)
+    since = since or max(until - timedelta(days=1), STORED_FROM)
     events = store.load_events(client, since, until, rule, source, destination, limit)
     out = [EventOut(at=e.at, event=str(e.kind), alert=_alert_out(e.alert, {}, set(), mesh, status=str(e.kind)))
            for e in events]

@@ -7,7 +7,7 @@ from typing import Annotated
 from clickhouse_connect.driver.client import Client
 from fastapi import APIRouter, Path, Query, Response
 
-from api.deps import ClientDep, MeshDep, ThresholdsDep
+from api.deps import ClientDep, MeshDep, ThresholdsDep, TokenFirstRoute
 from api.models import EdgesResponse, ServiceEdgesResponse, TimeseriesResponse, json_response
 from api.params import EdgeFilterDep, EdgeWindowDep, SeriesDep, Window
 from api.routes import API_PREFIX
@@ -17,7 +17,7 @@ from edgewatch.health import HealthThresholds
 from edgewatch.mesh.config import MeshConfig
 from edgewatch.services import SERVING_LOOKBACK, ServiceMap, serving_workloads
 
-router = APIRouter(prefix=API_PREFIX, tags=["edges"])
+router = APIRouter(prefix=API_PREFIX, tags=["edges"], route_class=TokenFirstRoute)
 
 ServiceName = Annotated[str, Path(description="Service name, as callers address it.")]
 ServiceNamespace = Annotated[str | None, Query(description="The service's namespace (default: any).")]

@@ -17,11 +17,11 @@ from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Request, Response
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 
-from api.deps import ClientDep, MeshDep, NowDep, ThresholdsDep
+from api.deps import ClientDep, MeshDep, NowDep, ThresholdsDep, TokenFirstRoute
 from api.grafana.answers import Reader
 from api.grafana.catalogue import METRICS
 from api.grafana.frames import Json
@@ -56,8 +56,9 @@ def _described(errors: list[Any]) -> str:
     return "; ".join(parts) or "the request does not match the datasource's protocol"
 
 
-class GrafanaRoute(APIRoute):
-    """A route whose refusals are 400 with a message Grafana shows (see the module)."""
+class GrafanaRoute(TokenFirstRoute):
+    """A route whose refusals are 400 with a message Grafana shows (see the module); a missing
+    token is still 401, checked first."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -66,7 +67,7 @@ class GrafanaRoute(APIRoute):
             try:
                 return await handler(request)
             except RequestValidationError as error:
-                errors = list(error.errors())
+                errors = jsonable_encoder(error.errors())  # a validator's ValueError is in ctx
                 return bad_request(_described(errors), errors)
             except GrafanaError as error:
                 detail = [{"type": "value_error", "loc": ["body", error.where], "msg": error.message,

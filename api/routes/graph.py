@@ -8,7 +8,7 @@ from typing import Annotated
 from clickhouse_connect.driver.client import Client
 from fastapi import APIRouter, Query, Response
 
-from api.deps import ClientDep, MeshDep, ThresholdsDep
+from api.deps import ClientDep, MeshDep, ThresholdsDep, TokenFirstRoute
 from api.graph import Graph, build_graph
 from api.models import GraphResponse, NodeGraphResponse, json_response
 from api.nodegraph import node_graph
@@ -20,7 +20,7 @@ from edgewatch.health import HealthThresholds
 from edgewatch.mesh.config import MeshConfig
 from edgewatch.services import serving_workloads
 
-router = APIRouter(prefix=API_PREFIX, tags=["graph"])
+router = APIRouter(prefix=API_PREFIX, tags=["graph"], route_class=TokenFirstRoute)
 
 
 NamespaceQuery = Annotated[str | None, Query(description="Only edges with an end in this namespace.")]

@@ -6,13 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import ClientDep
+from api.deps import ClientDep, TokenFirstRoute
 from api.models import RequestsResponse, json_response
 from api.params import EdgeFilterDep, RawWindowDep, StatusDep
 from api.routes import API_PREFIX
 from edgewatch.drilldown import recent_calls
 
-router = APIRouter(prefix=API_PREFIX, tags=["requests"])
+router = APIRouter(prefix=API_PREFIX, tags=["requests"], route_class=TokenFirstRoute)
 
 
 @router.get("/requests", response_model=RequestsResponse, summary="The most recent matching requests")

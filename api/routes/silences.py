@@ -9,18 +9,20 @@ from __future__ import annotations
 from datetime import UTC
 
 from fastapi import APIRouter, HTTPException, Response, status
+from fastapi.exceptions import RequestValidationError
 
 from alerts.silences import expire_silence, get_silence, load_silences, new_silence, save_silence
-from api.deps import AdminOnly, ClientDep, NowDep
+from api.deps import AdminOnly, ClientDep, NowDep, TokenFirstRoute
 from api.models import SilenceIn, SilenceOut
 from api.routes import API_PREFIX
 
-router = APIRouter(prefix=API_PREFIX, tags=["alerts"])
+router = APIRouter(prefix=API_PREFIX, tags=["alerts"], route_class=TokenFirstRoute)
 
 
 @router.post("/silences", status_code=status.HTTP_201_CREATED, response_model=SilenceOut, dependencies=[AdminOnly])
 def create_silence(client: ClientDep, now: NowDep, body: SilenceIn) -> SilenceOut:
-    """Silence matching alerts until ``ends_at``: they still evaluate and show, but do not notify."""
+    """Silence matching alerts until ``ends_at``: they still evaluate and show, but do not notify.
+    A silence that would never be active or matches everything is a 422 in FastAPI's format."""
     try:
         silence = new_silence(
             rule=body.rule,
@@ -33,7 +35,8 @@ def create_silence(client: ClientDep, now: NowDep, body: SilenceIn) -> SilenceOu
             now=now,
         )
     except ValueError as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
+        raise RequestValidationError([{"type": "value_error", "loc": ("body",), "msg": str(error),
+                                       "input": body.model_dump(mode="json")}]) from None
     save_silence(client, silence)
     return SilenceOut.of(silence, active=silence.active(now))
 

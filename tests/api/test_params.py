@@ -122,3 +122,54 @@ def test_openapi_documents_every_route(api: TestClient) -> None:
             "/api/v1/services/{name}/dependencies", "/api/v1/services/{name}/dependents",
             "/healthz", "/readyz", "/metrics", "/grafana/query", "/api/v1/alerts", "/api/v1/alerts/history",
             "/api/v1/silences", "/api/v1/silences/{silence_id}", "/api/v1/rules/backtest"} <= set(paths)
+
+
+# Found by the API fuzzing (tests/fuzz/test_api_fuzz.py): each of these was a 500.
+@pytest.mark.parametrize("moment", ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00+01:00", "1900-01-01T00:00:00Z",
+                                    "2100-01-01T00:00:00Z", "1999-12-31T23:59:59Z"])
+def test_times_outside_the_store_get_422_or_400_saying_which_times_it_holds(api: TestClient, moment: str) -> None:
+    """Year 9999 overflowed rounding the window up, year 1 at +01:00 converting to UTC, 1900
+    reached the engine as a negative epoch (BAD_QUERY_PARAMETER); Grafana's range overflowed in
+    its validator, and a validator's ValueError could not be written into the 400."""
+    says = "outside the times Edgewatch stores (from 2000-01-01 to 2100-01-01)"
+    for path, params, field in [
+        ("/api/v1/edges", {"end": moment}, ["query", "end"]),
+        ("/api/v1/requests", {"end": moment}, ["query", "end"]),
+        ("/api/v1/edges/timeseries", {"end": moment, "window": "1d", "step": "1h"}, ["query", "end"]),
+        ("/api/v1/graph", {"end": moment}, ["query", "end"]),
+        ("/api/v1/services/reviews/dependencies", {"end": moment}, ["query", "end"]),
+        ("/api/v1/alerts/history", {"since": moment}, ["query", "since"]),
+        ("/api/v1/alerts/history", {"until": moment}, ["query", "until"]),
+    ]:
+        response = api.get(path, params=params, headers=BEARER)
+        assert response.status_code == 422, (path, params, response.text)
+        [error] = response.json()["detail"]
+        assert error["loc"] == field and says in error["msg"], (path, error)
+    backtest = {"rule": "edge-errors", "start": moment, "end": "2026-11-26T10:00:00Z"}
+    response = api.post("/api/v1/rules/backtest", json=backtest, headers=BEARER)
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", "start"]
+    query = {"range": {"from": moment, "to": "2026-11-26T10:00:00Z"}, "targets": [{"target": "requests"}]}
+    response = api.post("/grafana/query", json=query, headers=BEARER)
+    assert response.status_code == 400 and says in response.json()["message"], response.text
+
+
+def test_the_alerting_writes_refuse_in_fastapis_422_format(api: TestClient) -> None:
+    """Their own refusals had a text ``detail``; the schema (and every other 422) says a list of
+    errors with ``loc`` and ``msg``."""
+    refusals = [
+        ("/api/v1/silences", {"destination": "x", "ends_at": "2026-11-26T09:00:00Z", "comment": "c"}, ["body"],
+         "ends_at must be in the future"),
+        ("/api/v1/rules/backtest", {"rule": "no-such-rule", "start": "2026-11-26T09:00:00Z",
+                                    "end": "2026-11-26T10:00:00Z"}, ["body", "rule"], "no rule 'no-such-rule'"),
+        ("/api/v1/rules/backtest", {"rule": "edge-errors", "start": "2026-11-26T09:00:00Z",
+                                    "end": "2026-11-26T10:00:00Z", "step": "0s"}, ["body", "step"], "positive"),
+        ("/api/v1/rules/backtest", {"rule": "edge-errors", "start": "2026-11-26T10:00:00Z",
+                                    "end": "2026-11-26T09:00:00Z"}, ["body", "end"], "end must be after start"),
+        ("/api/v1/rules/backtest", {"rule": "edge-errors", "start": "2026-11-20T10:00:00Z",
+                                    "end": "2026-11-26T09:00:00Z", "step": "1s"}, ["body", "end"], "at most 1440"),
+    ]
+    for path, body, loc, says in refusals:
+        response = api.post(path, json=body, headers=BEARER)
+        assert response.status_code == 422, (path, response.text)
+        [error] = response.json()["detail"]
+        assert error["loc"] == loc and says in error["msg"], (body, error)

@@ -58,6 +58,19 @@ def test_every_data_route_refuses_a_missing_or_wrong_token() -> None:
             assert "EDGEWATCH_API_TOKEN" in response.json()["detail"]
 
 
+def test_a_body_that_does_not_parse_is_refused_for_the_token_first() -> None:
+    """Found by the fuzzing (tests/fuzz/test_api_fuzz.py): FastAPI parses a JSON body before it
+    runs any dependency, so without a token a body that did not parse got 422 (400 from Grafana's
+    routes) with the parser's complaint, instead of 401."""
+    client = app_with(api_token=READER, admin_token=ADMIN)
+    posts = [path for method, path in data_routes(client) if method == "POST"]
+    assert len(posts) >= 8
+    for path in posts:
+        response = client.post(path, content=b"\x00{", headers={"Content-Type": "application/json"})
+        assert response.status_code == 401, (path, response.text)
+        assert "EDGEWATCH_API_TOKEN" in response.json()["detail"]
+
+
 def test_operations_and_the_graph_page_stay_open() -> None:
     client = app_with(api_token=READER, admin_token=ADMIN)
     assert client.get("/healthz").json() == {"status": "ok"}
