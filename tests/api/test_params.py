@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from clickhouse_connect.driver.exceptions import OperationalError
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -19,13 +20,21 @@ class NoClickHouse:
         raise AssertionError(f"unexpected ClickHouse call: {name}")
 
 
+class Unreachable:
+    """The metrics client of an engine that does not answer: ``/metrics`` must still be served."""
+
+    def query(self, *args: Any, **kwargs: Any) -> Any:
+        raise OperationalError("the engine does not answer")
+
+
 NOW = datetime(2026, 11, 26, 10, 0, 30, tzinfo=UTC)
 
 
 @pytest.fixture
 def api() -> TestClient:
     settings = Settings(clickhouse_url="chdb:///unused", api_token="s3cret", raw_ttl_days=7)
-    return TestClient(create_app(settings, NoClickHouse(), clock=lambda: NOW))  # type: ignore[arg-type]
+    return TestClient(create_app(settings, NoClickHouse(), clock=lambda: NOW,  # type: ignore[arg-type]
+                                 metrics_client=Unreachable()))  # type: ignore[arg-type]
 
 
 BEARER = {"Authorization": "Bearer s3cret"}
@@ -77,7 +86,8 @@ def test_the_token_guards_api_and_grafana_but_not_operations(api: TestClient) ->
         assert wrong.status_code == 401 and "EDGEWATCH_API_TOKEN" in wrong.json()["detail"]
     assert api.get("/grafana/", headers=BEARER).json() == {"status": "ok"}
     assert api.get("/healthz").json() == {"status": "ok"}
-    assert api.get("/metrics").status_code == 200
+    metrics = api.get("/metrics")
+    assert metrics.status_code == 200 and "edgewatch_heap_bytes" in metrics.text
 
 
 @pytest.mark.parametrize(

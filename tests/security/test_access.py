@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 import pytest
+from clickhouse_connect.driver.exceptions import OperationalError
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
@@ -29,9 +30,16 @@ class NoClickHouse:
         raise AssertionError(f"unexpected ClickHouse call: {name}")
 
 
+class Unreachable:
+    """The metrics client of an engine that does not answer: ``/metrics`` is served all the same."""
+
+    def query(self, *args: Any, **kwargs: Any) -> Any:
+        raise OperationalError("the engine does not answer")
+
+
 def app_with(**tokens: Any) -> TestClient:
     settings = Settings(clickhouse_url="chdb:///unused", **tokens)
-    return TestClient(create_app(settings, NoClickHouse()))  # type: ignore[arg-type]
+    return TestClient(create_app(settings, NoClickHouse(), metrics_client=Unreachable()))  # type: ignore[arg-type]
 
 
 def data_routes(client: TestClient) -> list[tuple[str, str]]:
