@@ -117,6 +117,7 @@ class Samples:
     engine: list[float] = field(default_factory=list)
     engine_queries: list[float] = field(default_factory=list)
     heap: list[float] = field(default_factory=list)
+    heap_in_use: list[float] = field(default_factory=list)
     settle_behind: list[float] = field(default_factory=list)
 
     def take(self, started: float, processes: dict[str, int], http: httpx.Client) -> None:
@@ -128,6 +129,7 @@ class Samples:
         self.engine.append(gauges.get('edgewatch_engine_memory_bytes{part="tracked"}', 0.0) / 1e6)
         self.engine_queries.append(gauges.get('edgewatch_engine_memory_bytes{part="queries"}', 0.0) / 1e6)
         self.heap.append(gauges.get('edgewatch_heap_bytes{part="held"}', 0.0) / 1e6)
+        self.heap_in_use.append(gauges.get('edgewatch_heap_bytes{part="in_use"}', 0.0) / 1e6)
         self.settle_behind.append(gauges.get("edgewatch_settle_behind_seconds", 0.0))
 
     def latest(self) -> str:
@@ -178,7 +180,7 @@ def print_memory(samples: Samples, seconds: int) -> None:
     half = slice(at(seconds / 2), at(seconds) + 1)  # while publishing, not while the group catches up
     print("\nresident memory (MB): start / 1st third / 2nd third / end / highest; slope over the 2nd half")
     series = {**samples.rss, "  engine tracked": samples.engine, "  engine queries": samples.engine_queries,
-              "  glibc heap held": samples.heap}
+              "  glibc heap held": samples.heap, "  glibc heap in use": samples.heap_in_use}
     for name, values in series.items():
         cells = " ".join(f"{values[i]:8,.0f}" for i in marks)
         slope = slope_per_minute(samples.at[half], values[half])

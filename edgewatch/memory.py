@@ -91,6 +91,23 @@ def read_heap() -> HeapMemory | None:
     return HeapMemory(held=info.arena + info.hblkhd, in_use=info.uordblks + info.hblkhd)
 
 
+FREED_KEPT = 256 << 20
+"""Freed heap memory kept for reuse, at most, when :func:`release_freed_heap` is called."""
+
+
+def release_freed_heap(kept: int = FREED_KEPT) -> int:
+    """Give glibc's freed memory back to the system (``malloc_trim(0)``: every arena, not only
+    the top of the heap) when more than ``kept`` bytes of it are held; the bytes that were free
+    then, 0 when nothing was done (or the C library is not glibc). glibc never shrinks a heap
+    whose free chunks lie below chunks in use, so without this its resident size stays at the
+    high-water mark of the ingester's batches (docs/reliability.md, 9). Takes each arena's lock
+    while it walks it: milliseconds per hundred MB."""
+    if (heap := read_heap()) is None or heap.held - heap.in_use <= kept:
+        return 0
+    ctypes.CDLL(None).malloc_trim(0)
+    return heap.held - heap.in_use
+
+
 HEAP = REGISTRY.gauge("edgewatch_heap_bytes", "glibc's heap (Python's memory): held from the system, and in use.")
 
 

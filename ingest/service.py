@@ -20,6 +20,7 @@ from functools import partial
 from clickhouse_connect.driver.client import Client
 from kafka.errors import RetriableError
 
+from edgewatch.memory import release_freed_heap
 from edgewatch.metrics import REGISTRY
 from edgewatch.settings import Settings
 from ingest.batches import stored_batch_ends
@@ -109,6 +110,7 @@ class Ingester:
         return self.stats
 
     def _report(self, consumer: GroupConsumer, elapsed: float) -> None:
+        release_freed_heap()
         assigned = list(consumer.assignment())
         lag = 0
         try:
