@@ -41,12 +41,14 @@ WHY = {
         "(callee-only calls after the settled point, an anti-join over `requests`) and the drill-down "
         "read whole ten-minute blocks of raw rows (`ORDER BY (time_bucket, reporter, ...)`), ten times "
         "denser at 20M records than at 2M. So every answer ending now grows with records per minute, "
-        "not with the store's size: 10x the records cost 1.4-1.9x."),
+        "not with the store's size: 50x the records (2M to 100M) cost 1.8x for `edges?window=1h` and 4.4x "
+        "for the drill-down, while the same query settled to its end (`no tail`) stays at 15-18 ms."),
     "queries by edges": (
         "What bends it: rows per answer grow with the edges, and so does the Python side of each answer "
         "(one EdgeStats per edge, its percentiles, the JSON): at 3,000 edges the engine's part of "
-        "`edges?window=1h` is about 80 ms (20 of them planning) and the rest of the ~195 ms is Python and "
-        "HTTP, linear in edges. The graph adds its nodes and the services' workloads: nearly linear."),
+        "`edges?window=1h` is about 52 ms (19 of them planning) and the rest of the ~106 ms is Python and "
+        "HTTP; at 10,000 edges 106 of 317 ms. Linear in edges. The graph adds its nodes and the services' "
+        "workloads: nearly linear."),
     "rules": (
         "What bends it: at a few thousand edges an evaluation is its queries' fixed cost (one or two "
         "queries per rule, each paying the engine's planning, plus the settled point, the state and the "
@@ -57,25 +59,25 @@ WHY = {
         "block, reporter, destination, source: neighbours repeat); the rollups hold rows per edge and "
         "minute, not per record, so per stored record they shrink as the traffic per edge grows."),
     "memory": (
-        "What bends it: serving holds about half a GB whatever the store (the engine's caches, uvicorn, "
+        "What bends it: serving holds 0.6-0.8 GB whatever the store (the engine's caches, uvicorn, "
         "the answers); the peak is the in-engine load (`INSERT ... SELECT` through the views), not the "
         "serving, and grows with the rows of the load and with the edges (the views' GROUP BY)."),
     "ingest cpu": (
-        "Where the rest goes. For native records (1,000 a message) the engine's CPU in the pipeline equals "
-        "the bulk insert's (10.7 against 10.7 CPU-s per million records, uncompressed): the decoding views "
-        "cost what `JSONEachRow` costs. Outside the engine the ingester spends 1-2 CPU-s per million, most "
-        "of it kafka-python's IO thread receiving the bytes (1.2 uncompressed, 0.1-0.2 compressed: fewer "
-        "bytes on the socket), then the broker's 0.4-0.5. End to end stays under the bulk insert here for "
-        "a plain reason: the pipeline does the bulk insert's engine work plus Kafka's on the same two cores "
-        "(12.6 + 0.5 against 10.7 CPU-s per million), and the single bulk insert runs its views on about "
-        "one core while the pipeline needs both, so CPU taken by other work on this shared machine hurts "
-        "the pipeline more; on a quiet machine the same code measured 1.07-1.12x (`--quick`, 100,000 and "
-        "400,000 records). Fluent Bit records (one ~1.9 KB record a Kafka message) cost per message: "
-        "kafka-python's record iteration (7.7 CPU-s per million after ingest/kafka.py's fast record path, "
-        "16.7 with kafka-python's own code in 'consume only') and the framing step (4.4), against an "
-        "engine share of 50: 0.31x. Before this work the engine share was 150 (the decoder's multiIf "
-        "branches parsed the pod and shipper keys again for each branch under short-circuit evaluation) "
-        "and the insert call 6.7 (three buffered writes a message to clickhouse-connect's temporary file)."),
+        "Where the rest goes. For native records (1,000 a message) the engine's CPU in the pipeline is "
+        "about the bulk insert's (7.0-7.2 against 6.5-6.7 CPU-s per million records): the decoding views "
+        "cost what `JSONEachRow` costs. Outside the engine the ingester spends 0.75-1.0 CPU-s per million: "
+        "kafka-python's IO thread receiving the bytes (0.48 uncompressed, 0.04-0.10 compressed: fewer "
+        "bytes on the socket), framing 0.2-0.3, clickhouse-connect's insert call 0.17, then the broker's "
+        "0.1-0.2. End to end passes the bulk insert (1.05-1.10x) because the pipeline keeps both cores "
+        "busy (two writer lanes) while one bulk insert runs its views on about one core; on a machine "
+        "whose other work takes a core it falls under it (0.72-0.85x measured under load 5-18), since "
+        "the pipeline needs both. Fluent Bit records (one ~1.9 KB record a Kafka message) cost per "
+        "message: kafka-python's record iteration (`consumer.poll`, 4.8 CPU-s per million after "
+        "ingest/kafka.py's fast record path; 'consume only' 4.5 against 8.2 with kafka-python's own "
+        "code) and the framing step (2.2), against an engine share of 26: 0.35x. Before this work the "
+        "engine share was 150 (the decoder's multiIf branches parsed the pod and shipper keys again for "
+        "each branch under short-circuit evaluation) and the insert call 6.7 (three buffered writes a "
+        "message to clickhouse-connect's temporary file)."),
 }
 """What bends each curve, from the measurements (by hand after a full run: update with the figures)."""
 
@@ -102,44 +104,43 @@ pipeline run of 300,000 native records and of 50,000 Fluent Bit records, `bench/
 """
 
 FINDINGS = """\
-- **End to end >= 1.0x the bulk insert** (native, lz4, zstd, Fluent Bit): 0.72-0.85x here, medians of
-  5 rounds on a machine whose load average stayed at 5-18 from other work. The floor is arithmetic:
-  the pipeline's engine CPU per record equals the bulk insert's, and Kafka adds its share on the
-  same cores (broker 0.4-0.5 and consumer 1-2 CPU-s per million native records); the ratio can pass
-  1.0 only by using the second core that a single bulk insert leaves idle, which it did when the
-  machine was quiet (1.07-1.12x) and cannot while others take it.
-- **CPU outside the engine <= 0.3x** is met for native records in every compression (0.08-0.18x)
-  and missed by a hair for Fluent Bit's one record a message (0.31x): what is left is per message,
-  kafka-python's record objects (7.7 CPU-s per million) and the framing step's Python per message
-  (4.4). A floor short of batching the records of a Kafka record batch before they become
-  ConsumerRecords (a change to kafka-python's fetcher, not done).
-- **`edges?window=1h` < 20 ms at 20M records / 300 edges**: 72 ms (the worst hour 100 ms). The
-  floor: the engine spends 17-22 ms planning the edges query (parse, analysis, plan, pipeline;
-  `system.events`) before it reads a row, against 1-2 ms for `SELECT 1`; the settled point is a
-  query of its own (3 ms); HTTP and the response model about 8 ms. The rest is the unsettled tail:
-  its anti-join reads the ten-minute blocks of `requests` it overlaps, every source report in
-  them, which grows with records per minute (the answer without the tail: see the `no tail`
-  column). Below 20 ms needs the tail narrower than a ten-minute block (`requests`' sort key) or
-  kept in memory; left to the owners of docs/edges.md.
-- **`graph?window=24h`**: 97 ms at 300 edges (< 50), 476 ms at 3,000 (< 250), 1.31 s at 10,000
-  (< 1 s): the same planning and tail floor, then Python per edge (EdgeStats, services, JSON),
-  linear in edges.
-- **Rule evaluation < 0.3 s for 10,000 edges and 6 rules**: 1.37 s (0.54 s at 1,000 edges). The
-  floor: one evaluation of the 6 shipped rules is 10 queries, and the engine spends 320 ms of the
-  420 ms they take at 1,000 edges planning them (`system.events`: parse, analysis, plan, pipeline;
-  the windowed queries with their unsettled tails are large), before reading a row; at 10,000 edges
-  960 ms in the engine, 460 of them planning. So 0.3 s is below the planning alone on these cores.
-  At 50,000 edges: 2.26 s (< 2 s), 2.0 s of it in the engine, now reading rows (226 ms planning);
-  that one is near. 30 rules: 34 queries, 2.7 s at 1,000 edges, 19 s at 50,000.
-- **First faulty record to the Slack call < 30 s**: measured 34.1, 36.4 and 35.6 s (bench/alerts.py,
-  3 trials, load average 7-18). The default rules'
-  floor: a fault waits up to one evaluation interval (15 s) to be seen, then `for: 15s` holds it for
-  a second evaluation, plus the batch wait (1 s), the insert and the delivery tick: 17-33 s on an idle
-  machine, more when an evaluation itself takes seconds, as it did under this load.
-- **100M records**: not measured. The in-engine load runs at about 150,000 rows/s through the views on
-  one thread (20M: 136 s; more edges slow it: 3,000 edges took 402 s), so 100M is about 12 minutes of
-  loading alone; with the other stores and the shared machine it did not fit the time box. The
-  largest store measured is 20M records.
+- **End to end >= 1.0x the bulk insert** is met in every case on the quiet machine (native 1.05x,
+  lz4 1.10x, zstd 1.10x, Fluent Bit 1.42x; medians of 5 rounds). An earlier full run under load
+  5-18 from other work gave 0.72-0.85x: the pipeline's engine CPU per record is about the bulk
+  insert's, Kafka adds its share on the same cores, and the ratio passes 1.0 only by using the
+  second core that a single bulk insert leaves idle, which other work takes first.
+- **CPU outside the engine <= 0.3x** is met for native records in every compression (0.11-0.15x)
+  and missed for Fluent Bit's one record a message (0.35x; 0.31x in the loaded run, where the
+  engine's share was larger): what is left is per message, kafka-python's record objects (4.8 CPU-s
+  per million) and the framing step's Python per message (2.2). A floor short of batching the
+  records of a Kafka record batch before they become ConsumerRecords (a change to kafka-python's
+  fetcher, not done).
+- **`edges?window=1h` < 20 ms at 20M records / 300 edges**: 45.5 ms (the worst hour 54.6 ms). The
+  floor: the engine spends 17-19 ms planning the edges query (parse, analysis, plan, pipeline;
+  `system.events`) before it reads a row, against under 1 ms for `SELECT 1`. The same query with
+  everything settled (`no tail`) answers in 17.0 ms, under the target. The rest is the unsettled
+  tail: its anti-join reads the ten-minute blocks of `requests` it overlaps, every source report in
+  them, which grows with records per minute (at 100M records over a day: 64 ms, `no tail` 18 ms).
+  Below 20 ms needs the tail narrower than a ten-minute block (`requests`' sort key) or kept in
+  memory; left to the owners of docs/edges.md.
+- **`graph?window=24h`**: 54 ms at 300 edges (< 50: missed by the tail's share), 243 ms at 3,000
+  (< 250) and 770 ms at 10,000 (< 1 s): the same planning and tail floor, then Python per edge
+  (EdgeStats, services, JSON), linear in edges.
+- **Rule evaluation < 0.3 s for 10,000 edges and 6 rules**: 0.42 s (0.33 s at 1,000 edges). The
+  floor: one evaluation of the 6 shipped rules is 10 queries, and the engine spends 200-213 ms of
+  them planning (`system.events`: parse, analysis, plan, pipeline; the windowed queries with their
+  unsettled tails are large) before reading a row, at every size; at 10,000 edges 343 ms in the
+  engine. So 0.3 s leaves under 0.1 s for reading and the state machines on these cores. At 50,000
+  edges: 1.40 s (< 2 s, met). 30 rules: 34 queries, 1.4 s at 1,000 edges, 6.2 s at 50,000.
+- **First faulty record to the Slack call < 30 s**: 27.5 s in the quick run; 34.1, 36.4 and 35.6 s
+  in the full run (bench/alerts.py, 3 trials, load average 7-18; not repeated quiet). The default
+  rules' floor: a fault waits up to one evaluation interval (15 s) to be seen, then `for: 15s` holds
+  it for a second evaluation, plus the batch wait (1 s), the insert and the delivery tick: 17-33 s
+  on an idle machine, more when an evaluation itself takes seconds, as it did under that load.
+- **100M records** (300 edges) loads in 182 s inside the engine (`INSERT ... SELECT ... FROM
+  numbers(...)`), 3.4x the time of 20M: the load runs at 550,000 rows/s through the views on the
+  quiet machine. Against 20M: the rollup side is flat, the raw rows take 29.5 bytes each (31.3 at
+  20M) and the rollups 1.6 bytes per record (9.2): rows per edge and minute do not grow with traffic.
 """
 """Where a target is not met on 2 cores: the measured floor and why (by hand, from the runs)."""
 
@@ -187,7 +188,8 @@ def write_report(scale: dict[str, Any], ingest: dict[str, Any] | None = None) ->
              "Measured on one 2-core machine shared with other work, the Kafka broker on it, by "
              "`bench/scale.py` (the curves) and `bench/ingest.py` (the CPU of a record); "
              f"scale run {scale.get('when', '?')}. Absolute figures move 20-30% from one minute to the next "
-             "here, and during these runs other work kept the load average at 5-18: compare the ratios "
+             "here; these runs (December 2026) had the machine to themselves (load average under 2 "
+             "outside their own work): compare the ratios "
              "of neighbouring points and the CPU per record. `make bench` runs every benchmark in its "
              "quick mode and prints the table of goals. Regenerate with "
              "`bench/scale.py --json scale.json && bench/report.py --scale scale.json --ingest ingest.json`.", ""]
