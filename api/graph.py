@@ -32,8 +32,9 @@ class GraphNode(BaseModel):
     namespace: str
     kind: NodeKind
     health: Health
-    requests_in: int
-    requests_out: int
+    requests_in: int = Field(description="Requests on the traffic edges into this node. A workload's calls "
+                             "arrive at the Services it serves (see `serves`), so they count there, not here.")
+    requests_out: int = Field(description="Requests on the traffic edges out of this node.")
     service_entry: str | None = Field(default=None, description="The ServiceEntry declaring this host, if any.")
     location: str | None = Field(default=None, description="That ServiceEntry's location (MESH_EXTERNAL...).")
 
