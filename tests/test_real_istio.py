@@ -2,7 +2,8 @@
 (tests/ingest/istio_lines.py), through the real Kafka broker, ingester and engine.
 
 - Front-door traffic (reported by the callee only) counts at once, not after settling: edges, graph,
-  time series, the Grafana endpoint and a rule on ingress errors.
+  time series, the Grafana endpoint and a rule on ingress errors; a burn rate's windows share one
+  read of the unsettled tail, counted in each.
 - Services named apart from their workloads (`fleetman-staff-service` served by `app: staff-service`):
   the graph draws one path through the Service, `/services/{name}/dependencies` finds its workload, and
   the link is learned from the pair of reports when the Host header names no Service.
@@ -19,12 +20,13 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from fastapi.testclient import TestClient
 
+from alerts.conditions.window import Scope, nested_edge_sums, rule_window
 from alerts.queries import observe
 from alerts.rules import parse_rule
 from api.app import create_app
 from edgewatch.services import SERVING_LOOKBACK, service_map
 from edgewatch.settings import Settings
-from edgewatch.settle import LAG, settle
+from edgewatch.settle import LAG, settle, settled_until
 from tests.ingest.istio_lines import (
     API_GATEWAY_POD,
     DRIVER_MONITORING,
@@ -103,6 +105,33 @@ def test_front_door_traffic_counts_at_once(
     settle(ch, now + LAG + timedelta(minutes=1))  # settled now: the rollups hold them, the tail no more
     settled = by_pair(api.get("/api/v1/edges", params={"window": "10m"}).json())
     assert (settled[("unknown", "webapp")]["requests"], settled[("unknown", "webapp")]["errors"]) == (240, 12)
+
+
+def test_a_burn_rate_reads_the_unsettled_tail_once_for_its_windows_and_counts_it_in_each(
+    ch: Client, make_settings: Callable[..., Settings], publish: Callable[..., None],
+    ingest: Callable[[Settings], Any], now: datetime,
+) -> None:
+    # 40 minutes of browser traffic up to now, a request every 5 s, every 10th a 503; settled up to
+    # about 3 minutes ago, so the 1h, 30m and 5m windows share one unsettled tail and the 1m window,
+    # which starts after the settled point, has one of its own.
+    calls = [now - timedelta(minutes=40) + timedelta(seconds=5 * i) for i in range(480)]
+    codes = [503 if i % 10 == 0 else 200 for i in range(len(calls))]
+    lines = [browser_call(at, code) for at, code in zip(calls, codes, strict=True)]
+    ingest_lines(make_settings, publish, ingest, lines)
+    settle(ch, now - timedelta(minutes=3) + LAG)
+    settled = settled_until(ch)
+    spans = [3600, 1800, 300, 60]
+    assert rule_window(now, 300).start < settled <= rule_window(now, 60).start
+
+    sql, params = nested_edge_sums({"n": "requests", "e": "errors"}, spans, Scope(now, settled=settled))
+    assert sorted(name for name in params if name.endswith("tail_a_ms")) == ["t0_tail_a_ms", "t1_tail_a_ms"]
+    (row,) = ch.query(sql, parameters=params).result_rows
+    assert row[0] == "unknown"  # the caller
+    sums = row[5:]
+    for i, span in enumerate(spans):
+        window = rule_window(now, span)
+        inside = [code for at, code in zip(calls, codes, strict=True) if window.start <= at < window.end]
+        assert (sums[2 * i], sums[2 * i + 1]) == (len(inside), inside.count(503)), span
 
 
 def call_through_the_staff_service(at: datetime, request_id: str, code: int = 200) -> list[str]:

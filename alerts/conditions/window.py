@@ -71,20 +71,14 @@ def nested_edge_sums(columns: Mapping[str, str], spans: Sequence[float], scope: 
     ``spans`` (seconds, all ending at ``scope.now``) and each ``alias: column`` of ``columns``
     (summable rollup columns) the column's sum over that window as ``{alias}{i}``, window by
     window (``n0, e0, n1, e1`` ...); keeping the rows for which ``having`` (SQL over those
-    names) holds. Each window is planned on its own (its parameters are prefixed ``w{i}_``)."""
+    names) holds. Each window is planned on its own (its parameters are prefixed ``w{i}_``); windows
+    with the same unsettled tail read it once (:func:`edgewatch.windows.nested_rows`)."""
     reads = tuple(columns.values())
-    parts: list[str] = []
-    params: dict[str, object] = dict(scope.params)
-    for i, span in enumerate(spans):
-        rows, params = windows.rows(windows.plan(rule_window(scope.now, span), reads, settled=scope.settled),
-                                    scope.edges, params, prefix=f"w{i}_")
-        parts.append(f"SELECT {i} AS w, {KEYS}, {', '.join(reads)} FROM ({rows})")
+    plans = [windows.plan(rule_window(scope.now, span), reads, settled=scope.settled) for span in spans]
+    rows, params = windows.nested_rows(plans, scope.edges, dict(scope.params))
     sums = ", ".join(f"sumIf({column}, w = {i}) AS {alias}{i}"
                      for i in range(len(spans)) for alias, column in columns.items())
-    union = "\n        UNION ALL\n        ".join(parts)
     sql = f"""SELECT {KEYS}, {sums}
-        FROM (
-        {union}
-        )
+        FROM ({rows})
         GROUP BY {KEYS}{f" HAVING {having}" if having else ""}"""
     return sql, params
