@@ -7,7 +7,11 @@
    loading 24 h of per-minute rows through the views took 8 minutes), with a few failing edges
    among them, in a fresh embedded ClickHouse folder of its own, then times one evaluation of
    the shipped rules (all six queries, root cause, persistence), several times, and each rule's
-   query alone. Target (issue #17): under 0.3 s for 10,000 edges.
+   query alone. Target (issue #17): under 0.3 s for 10,000 edges. Then the same with the raw
+   records a live store holds besides: the caller's and the callee's report of every call of the
+   last ``TAIL`` minutes at the rollups' rate (60 calls a minute per edge), settled up to
+   ``UNSETTLED`` minutes ago, so every window also reads the unsettled tail from ``requests``
+   (docs/edges.md); the goal is judged on this one.
 2. with the default settings (15 s evaluation interval, shipped rules) runs the real
    ingester and the alert service's scheduler in this process, publishes healthy traffic
    to a fresh topic on the local broker, then a fault, and times the first faulty record's
@@ -32,6 +36,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from clickhouse_connect.driver.client import Client
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
@@ -53,16 +58,51 @@ EVALUATION_GOAL_S = 0.3  # issue #17: 10,000 edges, 6 rules
 SLACK_GOAL_S = 30.0
 
 
-def bench_evaluation(edges: int, runs: int) -> float:
-    """The median seconds of one evaluation of the shipped rules over ``edges`` edges."""
-    folder = Path(tempfile.mkdtemp(prefix="edgewatch-bench-alerts-"))
-    client = connect(f"chdb://{folder}")
-    migrate(client)
-    now = datetime.now(UTC).replace(second=0, microsecond=0)
-    started = time.perf_counter()
-    rows = load_rollups(client, edges, now)
-    print(f"loaded {rows:,} rollup rows ({edges:,} edges) in {time.perf_counter() - started:.1f} s")
+TAIL = 5  # minutes of raw records before now: the unsettled minutes and the slack before them
+UNSETTLED = 3  # minutes: where a live settler leaves the settled point (edgewatch.settle.LAG and its interval)
 
+# Both reports of each call on load_rollups' edges (bench/scale.py): caller c // 10 -> callee, 60
+# calls a minute per edge over [start, start + span); the failing edges' calls 504 UT after a second.
+TAIL_SQL = """
+INSERT INTO requests (timestamp, source_workload, source_namespace, destination_service, destination_namespace,
+    destination_workload, destination_kind, reporter, request_protocol, method, path, response_code,
+    response_flags, duration_ms, request_id, trace_id, bytes_sent, bytes_received, kafka_partition, kafka_offset)
+SELECT fromUnixTimestamp64Milli(toInt64({start_ms:Int64} + intDiv(c * {span_ms:UInt64}, {calls:UInt64}) + callee_row),
+                                'UTC'),
+    concat('wl-', toString(caller)), concat('ns-', toString(caller % 20)),
+    concat('svc-', toString(callee)), concat('ns-', toString(callee % 20)),
+    if(callee_row, concat('svc-', toString(callee), '-v1'), ''), 'service', if(callee_row, 'destination', 'source'),
+    'HTTP/1.1', 'GET', '/', toUInt16(if(failing, 504, 200)), if(failing, 'UT', '-'), if(failing, 1000., 25.),
+    lower(hex(cityHash64(c))) || '-' || toString(c), '', 0, 0, 0, number
+FROM (
+    SELECT number, intDiv(number, 2) AS c, number % 2 = 1 AS callee_row,
+        c % {edges:UInt64} AS e, intDiv(e, 10) AS caller, (caller + e % 10 + 1) % 1000 AS callee,
+        e % 1000 = 0 AND c % 2 = 0 AS failing
+    FROM numbers({calls:UInt64} * 2)
+)"""
+
+
+def load_tail(client: Client, edges: int, now: datetime) -> int:
+    """Both reports of every call of the ``TAIL`` minutes before ``now`` into ``requests`` (not
+    into the rollups, which load_rollups filled: edge_minute_mv is detached meanwhile), and the
+    settled point at ``now - UNSETTLED`` minutes, as a live settler leaves it. Returns the rows."""
+    calls = edges * 60 * TAIL
+    client.command("DETACH TABLE edge_minute_mv")
+    try:
+        client.command(TAIL_SQL, parameters={"start_ms": int((now - timedelta(minutes=TAIL)).timestamp() * 1000),
+                                             "span_ms": TAIL * 60_000, "calls": calls, "edges": edges})
+    finally:
+        client.command("ATTACH TABLE edge_minute_mv")
+    client.insert("edge_settle_log", [[now - timedelta(days=2), now - timedelta(minutes=UNSETTLED), 1]],
+                  column_names=["chunk_start", "chunk_end", "done"])
+    return calls * 2
+
+
+def time_evaluation(client: Client, folder: Path, now: datetime, runs: int, edges: int) -> float:
+    """Each shipped rule's query alone, then ``runs`` evaluations 15 s apart from ``now``, from no
+    alert state; the median seconds of one."""
+    for table in ("alert_state", "alert_events", "notifications"):
+        client.command(f"TRUNCATE TABLE {table}")
     rules = load_rules()
     for rule in rules:
         timings = []
@@ -84,8 +124,32 @@ def bench_evaluation(edges: int, runs: int) -> float:
         f"max {max(seconds):.3f} s (target < {EVALUATION_GOAL_S} s at 10,000 edges); {len(evaluation.alerts)} alerts "
         f"active, {firing} firing"
     )
-    shutil.rmtree(folder, ignore_errors=True)
     return statistics.median(seconds)
+
+
+def bench_evaluation(edges: int, runs: int) -> tuple[float, float]:
+    """The median seconds of one evaluation of the shipped rules over ``edges`` edges: from the
+    rollups alone, and with the unsettled tail of a live store."""
+    folder = Path(tempfile.mkdtemp(prefix="edgewatch-bench-alerts-"))
+    client = connect(f"chdb://{folder}")
+    migrate(client)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    started = time.perf_counter()
+    rows = load_rollups(client, edges, now)
+    print(f"loaded {rows:,} rollup rows ({edges:,} edges) in {time.perf_counter() - started:.1f} s")
+    # settled past every window: the rollups alone answer
+    client.insert("edge_settle_log", [[now - timedelta(days=2), now + timedelta(hours=1), 1]],
+                  column_names=["chunk_start", "chunk_end", "done"])
+    rollups_only = time_evaluation(client, folder, now, runs, edges)
+    client.command("TRUNCATE TABLE edge_settle_log")
+
+    started = time.perf_counter()
+    rows = load_tail(client, edges, now)
+    print(f"with an unsettled tail: {rows:,} raw rows of the last {TAIL} minutes, settled until "
+          f"{UNSETTLED} minutes ago (loaded in {time.perf_counter() - started:.1f} s)")
+    with_tail = time_evaluation(client, folder, now, runs, edges)
+    shutil.rmtree(folder, ignore_errors=True)
+    return rollups_only, with_tail
 
 
 def record(edge: tuple[str, str, str], code: int, flags: str, duration: float) -> str:
@@ -174,9 +238,10 @@ def main() -> None:
     if args.quick:
         args.edges, args.runs, args.trials = 1000, 3, 1
     goals = []
-    seconds = bench_evaluation(args.edges, args.runs)
-    goals.append((f"rule evaluation, {args.edges:,} edges, 6 rules (bench/alerts.py)", f"< {EVALUATION_GOAL_S} s",
-                  f"{seconds:.3f} s", seconds < EVALUATION_GOAL_S))
+    rollups_only, seconds = bench_evaluation(args.edges, args.runs)
+    goals.append((f"rule evaluation, {args.edges:,} edges, 6 rules, with the unsettled tail (bench/alerts.py)",
+                  f"< {EVALUATION_GOAL_S} s", f"{seconds:.3f} s (rollups alone: {rollups_only:.3f} s)",
+                  seconds < EVALUATION_GOAL_S))
     if not args.skip_kafka:
         ensure_broker(Settings().kafka_bootstrap)
         slack = bench_promptness(args.trials, timeout=120)

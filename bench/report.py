@@ -132,6 +132,20 @@ FINDINGS = """\
   unsettled tails are large) before reading a row, at every size; at 10,000 edges 343 ms in the
   engine. So 0.3 s leaves under 0.1 s for reading and the state machines on these cores. At 50,000
   edges: 1.40 s (< 2 s, met). 30 rules: 34 queries, 1.4 s at 1,000 edges, 6.2 s at 50,000.
+- **All of these figures read the rollups alone.** A live store also holds the raw records of
+  its unsettled minutes, and every rolling window adds their callee-only calls from `requests`
+  (docs/edges.md). That exact match of the callee's reports against the caller's costs in
+  proportion to the traffic of the ten-minute blocks it touches. bench/alerts.py now loads both
+  reports of every call of the last 5 minutes at the rollups' rate (60 calls a minute per edge),
+  settled 3 minutes back (7 December 2026, quiet):
+
+  | edges | calls/s | 6 rules, one evaluation: rollups / with tail | `edges?window=1h`: rollups / with tail |
+  |---|---|---|---|
+  | 1,000 | 1,000 | 0.233 / 1.143 s | 36 / 146 ms |
+  | 10,000 | 10,000 | 0.448 / 5.029 s | 300 / 1,348 ms |
+
+  This is what to fix next at these rates: match each call once, ahead of the queries, not in
+  every one of them.
 - **First faulty record to the Slack call < 30 s**: 27.5 s in the quick run; 34.1, 36.4 and 35.6 s
   in the full run (bench/alerts.py, 3 trials, load average 7-18; not repeated quiet). The default
   rules' floor: a fault waits up to one evaluation interval (15 s) to be seen, then `for: 15s` holds
