@@ -47,10 +47,12 @@ from alerts.queries import observe  # noqa: E402
 from alerts.rules import load_rules  # noqa: E402
 from alerts.service import AlertService  # noqa: E402
 from bench.ingest import ensure_broker, print_goals  # noqa: E402
-from bench.scale import load_rollups  # noqa: E402
+from bench.scale import EDGE_LAYOUT, load_rollups  # noqa: E402
 from edgewatch.clickhouse import connect  # noqa: E402
+from edgewatch.edges import edge_stats  # noqa: E402
 from edgewatch.migrate import migrate  # noqa: E402
 from edgewatch.settings import Settings  # noqa: E402
+from edgewatch.windows import TimeRange  # noqa: E402
 from ingest.service import Ingester  # noqa: E402
 from tests.alerts.slack_server import SlackStandIn  # noqa: E402
 
@@ -61,25 +63,29 @@ SLACK_GOAL_S = 30.0
 TAIL = 5  # minutes of raw records before now: the unsettled minutes and the slack before them
 UNSETTLED = 3  # minutes: where a live settler leaves the settled point (edgewatch.settle.LAG and its interval)
 
-# Both reports of each call on load_rollups' edges (bench/scale.py): caller c // 10 -> callee, 60
-# calls a minute per edge over [start, start + span); the failing edges' calls 504 UT after a second.
-TAIL_SQL = """
+# Both reports of each call on load_rollups' edges (bench/scale.py's EDGE_LAYOUT), 60 calls a minute
+# per edge over [start, start + span); half the calls of its failing edges end 504 UT after a second.
+TAIL_SQL = f"""
 INSERT INTO requests (timestamp, source_workload, source_namespace, destination_service, destination_namespace,
     destination_workload, destination_kind, reporter, request_protocol, method, path, response_code,
     response_flags, duration_ms, request_id, trace_id, bytes_sent, bytes_received, kafka_partition, kafka_offset)
-SELECT fromUnixTimestamp64Milli(toInt64({start_ms:Int64} + intDiv(c * {span_ms:UInt64}, {calls:UInt64}) + callee_row),
-                                'UTC'),
-    concat('wl-', toString(caller)), concat('ns-', toString(caller % 20)),
-    concat('svc-', toString(callee)), concat('ns-', toString(callee % 20)),
-    if(callee_row, concat('svc-', toString(callee), '-v1'), ''), 'service', if(callee_row, 'destination', 'source'),
+SELECT fromUnixTimestamp64Milli(
+        toInt64({{start_ms:Int64}} + intDiv(c * {{span_ms:UInt64}}, {{calls:UInt64}}) + callee_row), 'UTC'),
+    src, src_ns, dst, dst_ns, if(callee_row, dst || '-v1', ''), 'service', if(callee_row, 'destination', 'source'),
     'HTTP/1.1', 'GET', '/', toUInt16(if(failing, 504, 200)), if(failing, 'UT', '-'), if(failing, 1000., 25.),
     lower(hex(cityHash64(c))) || '-' || toString(c), '', 0, 0, 0, number
 FROM (
     SELECT number, intDiv(number, 2) AS c, number % 2 = 1 AS callee_row,
-        c % {edges:UInt64} AS e, intDiv(e, 10) AS caller, (caller + e % 10 + 1) % 1000 AS callee,
-        e % 1000 = 0 AND c % 2 = 0 AS failing
-    FROM numbers({calls:UInt64} * 2)
+        c % {{edges:UInt64}} AS e, {EDGE_LAYOUT}, e % 1000 = 0 AND c % 2 = 0 AS failing
+    FROM numbers({{calls:UInt64}} * 2)
 )"""
+
+
+def set_settled_point(client: Client, moment: datetime) -> None:
+    """The settled point at ``moment``, as one done chunk of edge_settle_log (the only one)."""
+    client.command("TRUNCATE TABLE edge_settle_log")
+    client.insert("edge_settle_log", [[moment - timedelta(days=2), moment, 1]],
+                  column_names=["chunk_start", "chunk_end", "done"])
 
 
 def load_tail(client: Client, edges: int, now: datetime) -> int:
@@ -93,14 +99,13 @@ def load_tail(client: Client, edges: int, now: datetime) -> int:
                                              "span_ms": TAIL * 60_000, "calls": calls, "edges": edges})
     finally:
         client.command("ATTACH TABLE edge_minute_mv")
-    client.insert("edge_settle_log", [[now - timedelta(days=2), now - timedelta(minutes=UNSETTLED), 1]],
-                  column_names=["chunk_start", "chunk_end", "done"])
+    set_settled_point(client, now - timedelta(minutes=UNSETTLED))
     return calls * 2
 
 
 def time_evaluation(client: Client, folder: Path, now: datetime, runs: int, edges: int) -> float:
-    """Each shipped rule's query alone, then ``runs`` evaluations 15 s apart from ``now``, from no
-    alert state; the median seconds of one."""
+    """Each shipped rule's query alone, the 1-hour edges answer, then ``runs`` evaluations 15 s
+    apart from ``now``, from no alert state; the median seconds of one."""
     for table in ("alert_state", "alert_events", "notifications"):
         client.command(f"TRUNCATE TABLE {table}")
     rules = load_rules()
@@ -111,6 +116,14 @@ def time_evaluation(client: Client, folder: Path, now: datetime, runs: int, edge
             found = observe(client, rule, now)
             timings.append(time.perf_counter() - t)
         print(f"  {rule.name:26s} query: median {statistics.median(timings) * 1000:6.0f} ms, {len(found)} edges")
+
+    hour = TimeRange.ending(now + timedelta(seconds=30), 3600)
+    took = []
+    for _ in range(5):
+        t = time.perf_counter()
+        edge_stats(client, hour, now)
+        took.append(time.perf_counter() - t)
+    print(f"  edges of the last hour (edge_stats, a direct call): median {statistics.median(took) * 1000:6.0f} ms")
 
     quiet = ConsoleSender(io.StringIO())
     service = AlertService(Settings(clickhouse_url=f"chdb://{folder}"), client, sender=quiet)
@@ -137,11 +150,8 @@ def bench_evaluation(edges: int, runs: int) -> tuple[float, float]:
     started = time.perf_counter()
     rows = load_rollups(client, edges, now)
     print(f"loaded {rows:,} rollup rows ({edges:,} edges) in {time.perf_counter() - started:.1f} s")
-    # settled past every window: the rollups alone answer
-    client.insert("edge_settle_log", [[now - timedelta(days=2), now + timedelta(hours=1), 1]],
-                  column_names=["chunk_start", "chunk_end", "done"])
+    set_settled_point(client, now + timedelta(hours=1))  # past every window: the rollups alone answer
     rollups_only = time_evaluation(client, folder, now, runs, edges)
-    client.command("TRUNCATE TABLE edge_settle_log")
 
     started = time.perf_counter()
     rows = load_tail(client, edges, now)

@@ -335,6 +335,13 @@ LATENCY = ("if(failing, map(toInt16(79), toUInt64(15 * m), toInt16(84), toUInt64
            "toUInt64(30 * m)), " + LATENCY_OK + ")")
 
 
+EDGE_LAYOUT = """intDiv(e, 10) AS caller, (caller + e % 10 + 1) % 1000 AS callee,
+        concat('wl-', toString(caller)) AS src, concat('ns-', toString(caller % 20)) AS src_ns,
+        concat('svc-', toString(callee)) AS dst, concat('ns-', toString(callee % 20)) AS dst_ns"""
+"""SQL: edge ``e``'s caller workload and called service (``src``, ``src_ns``, ``dst``, ``dst_ns``), 10
+callees per caller: the edges of :func:`load_rollups`, and of bench/alerts.py's raw records on them."""
+
+
 def _rollup_insert(table: str, time_column: str, span_minutes: int, measures_ok: bool) -> str:
     """Rows of ``table`` for every edge, a row starting every ``{step}`` minutes from ``{first}``:
     ``{edges}`` edges of 10 callees per caller; one edge in a thousand failing from ``{fault}``
@@ -345,15 +352,14 @@ def _rollup_insert(table: str, time_column: str, span_minutes: int, measures_ok:
 INSERT INTO {table} ({time_column}, source_workload, source_namespace, destination_service, destination_namespace,
     destination_kind, requests, errors, client_errors, timeouts, status_codes, response_flags, duration_sum_ms,
     timeout_duration_min, latency{ok_column})
-SELECT t, src, concat('ns-', toString(caller % 20)), dst, concat('ns-', toString(callee % 20)), 'service',
+SELECT t, src, src_ns, dst, dst_ns, 'service',
     toUInt64(60 * m) AS requests, toUInt64(if(failing, 30 * m, 0)) AS errors, toUInt64(0), errors AS timeouts,
     map(toUInt16(200), requests - errors, toUInt16(504), errors), map('-', requests - errors, 'UT', errors),
     toFloat64(requests * 25), if(failing, 1000., inf), {LATENCY} AS latency{latency_ok}
 FROM (
     SELECT toDateTime({{first:DateTime}}, 'UTC')
             + toIntervalMinute(intDiv(number, {{edges:UInt64}}) * {{step:UInt64}}) AS t,
-        number % {{edges:UInt64}} AS e, intDiv(e, 10) AS caller, (caller + e % 10 + 1) % 1000 AS callee,
-        concat('wl-', toString(caller)) AS src, concat('svc-', toString(callee)) AS dst,
+        number % {{edges:UInt64}} AS e, {EDGE_LAYOUT},
         e % 1000 = 0 AND t >= {{fault:DateTime}} AS failing, toUInt64({span_minutes}) AS m
     FROM numbers({{edges:UInt64}} * {{slots:UInt64}})
 )"""

@@ -225,9 +225,8 @@ def nested_rows(windows: Sequence[WindowPlan], where: str = "1", params: dict[st
             shared.setdefault((window.tail, window.grain, window.measures), []).append(i)
         sql, params = rows(replace(window, tail=None), where, params, prefix=f"w{i}_")
         parts.append(f"SELECT {i} AS w, * FROM ({sql})")
-    for k, ((tail, grain, _), members) in enumerate(shared.items()):
-        params[f"t{k}_grain"] = grain
-        sql = _tail(windows[members[0]], tail, where, params, f"t{k}_")
+    for k, members in enumerate(shared.values()):
+        sql, params = rows(replace(windows[members[0]], pieces=()), where, params, prefix=f"t{k}_")  # its tail alone
         parts.append(f"SELECT arrayJoin({members}) AS w, * FROM ({sql})")  # the window indexes: ours, not input
     return "\nUNION ALL\n".join(parts), params
 
