@@ -29,10 +29,12 @@ from alerts.rootcause import attribute
 from alerts.rules import Rule
 from alerts.silences import load_silences, silenced_ids
 from alerts.state import end, step_rule
+from edgewatch import snapshot
 from edgewatch.mesh.source import MeshConfigSource
 from edgewatch.metrics import REGISTRY
 from edgewatch.services import SERVING_LOOKBACK, service_map
 from edgewatch.settle import settled_until
+from edgewatch.windows import STORED_UNTIL
 
 EVALUATIONS = REGISTRY.histogram("edgewatch_alert_evaluation_seconds", "Time to evaluate every rule once.")
 ACTIVE = REGISTRY.gauge("edgewatch_alerts", "Active alerts by status.")
@@ -113,9 +115,12 @@ class Evaluator:
         active: list[Alert] = []
         events: list[AlertEvent] = []
         mesh = self._mesh.refresh()
-        settled = settled_until(self._client)  # once for every rule of this evaluation
+        # Once for every rule of this evaluation: where settling stands, and the callee-only calls
+        # after that point, matched once instead of by each of the rules' windows.
+        settled = settled_until(self._client)
+        tail = snapshot.take(self._client, settled, now, STORED_UNTIL)
         for rule in self.rules.values():
-            observed = {obs.edge: obs for obs in queries.observe(self._client, rule, now, mesh, settled)}
+            observed = {obs.edge: obs for obs in queries.observe(self._client, rule, now, mesh, settled, tail)}
             before = {a.edge: a for a in self._alerts.values() if a.rule == rule.name}
             alerts, happened = step_rule(before, observed, rule, now)
             active += alerts.values()

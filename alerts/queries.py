@@ -19,12 +19,14 @@ from edgewatch.calls import CALL_ROWS, IS_ERROR, IS_TIMEOUT, epoch_ms
 from edgewatch.edge import KEY_COLUMNS
 from edgewatch.mesh.config import EMPTY, MeshConfig
 from edgewatch.settle import settled_until
+from edgewatch.snapshot import Snapshot
 
 
-def rule_scope(rule: Rule, now: datetime, mesh: MeshConfig = EMPTY, settled: datetime | None = None) -> Scope:
+def rule_scope(rule: Rule, now: datetime, mesh: MeshConfig = EMPTY, settled: datetime | None = None,
+               snapshot: Snapshot | None = None) -> Scope:
     """What ``rule``'s query covers at ``now``: the edges its selector matches, its minimum requests."""
     edges, params = rule.selector.sql()
-    return Scope(now, edges, params, rule.min_requests, mesh, settled)
+    return Scope(now, edges, params, rule.min_requests, mesh, settled, snapshot)
 
 
 def rule_query(rule: Rule, now: datetime, mesh: MeshConfig = EMPTY, settled: datetime | None = None) -> Query:
@@ -33,12 +35,13 @@ def rule_query(rule: Rule, now: datetime, mesh: MeshConfig = EMPTY, settled: dat
 
 
 def observe(client: Client, rule: Rule, now: datetime, mesh: MeshConfig = EMPTY,
-            settled: datetime | None = None) -> list[Observation]:
+            settled: datetime | None = None, snapshot: Snapshot | None = None) -> list[Observation]:
     """Every edge where ``rule``'s condition holds at ``now``: one query, all edges; ``mesh``
     is the mesh's own config (configured timeouts); ``settled`` where settling stands (read now
-    when None: a rule on traffic from outside the mesh does not wait for settling)."""
+    when None: a rule on traffic from outside the mesh does not wait for settling); ``snapshot``
+    the evaluation's snapshot of the calls after it (None: the query matches them itself)."""
     settled = settled if settled is not None else settled_until(client)
-    scope = rule_scope(rule, now, mesh, settled)
+    scope = rule_scope(rule, now, mesh, settled, snapshot)
     sql, params = rule.condition.query(scope)
     return rule.condition.observations(client.query(sql, parameters=params).result_rows, scope)
 

@@ -74,14 +74,20 @@ def callee_only(filters: str = "1", prefix: str = "", within: Range | None = Non
     (a third of the unsettled tail's time at bench/api.py's small load) but builds a set of
     every call: at 50,000 records/s, 15 million ids for a tail of 3 minutes and its slack, about
     a GB per query and seconds (bench/soak.py, docs/reliability.md section 9).
+
+    The lookup's inner set holds the callee's ids hashed (``cityHash64``), which halves the
+    matching's time at 10,000 calls/s (1,034-1,558 against 545-591 ms for the tail of
+    bench/alerts.py's store; a one-off scratch comparison, docs/edges.md "Speed"). The answer stays
+    exact: a hash shared by two ids only lets a caller's id into the outer set that no callee's
+    report of the range carries, and the outer test compares the ids themselves.
     """
     span = within or Range.of(prefix)
     return f"""reporter = 'destination' AND (request_id = '' OR request_id NOT IN (
         SELECT request_id FROM requests
         WHERE reporter = 'source' AND {span.widened().condition()}
-          AND request_id IN (SELECT request_id FROM requests
-                             WHERE reporter = 'destination' AND request_id != '' AND {span.condition()}
-                               AND {filters})))"""
+          AND cityHash64(request_id) IN (SELECT cityHash64(request_id) FROM requests
+                                         WHERE reporter = 'destination' AND request_id != '' AND {span.condition()}
+                                           AND {filters})))"""
 
 
 def counted_once(filters: str = "1", prefix: str = "") -> str:

@@ -49,6 +49,7 @@ SHARDING_KEYS = {
     "edge_hour": _EDGE_HASH,
     "edge_10min": _EDGE_HASH,
     "edge_settle_log": "cityHash64(chunk_start)",
+    "edge_tail": "snapshot",
     "service_workloads": "cityHash64(destination_namespace, destination_service, destination_workload)",
     # ReplacingMergeTree read with FINAL: every version of a key on one shard.
     "alert_state": "cityHash64(alert_id)",

@@ -8,11 +8,12 @@ reads it). The rollup **tables** hold the measures per edge and time bucket: ``e
 (fed by a view from the caller's reports in ``requests``, and by settling), ``edge_hour`` and
 ``edge_10min`` (fed by views from ``edge_minute``).
 
-From this one declaration come: the DDL of migration 0002 (:func:`migration_sql`; ``python -m
-edgewatch.rollup --write`` writes it, tests/test_schema.py fails when the committed file or the
-migrated engine's schema disagrees), the aggregate SELECT of the views, of settling and of the
-raw path (:func:`aggregate_columns`, :func:`finished_columns`), and the columns the window
-planner (:mod:`edgewatch.windows`) reads.
+From this one declaration come: the DDL of migration 0002 (:func:`migration_sql`) and of
+migration 0005's ``edge_tail``, the snapshots of the unsettled tail (:func:`tail_migration_sql`;
+``python -m edgewatch.rollup --write`` writes both, tests/test_schema.py fails when a committed
+file or the migrated engine's schema disagrees), the aggregate SELECT of the views, of settling,
+of the snapshots and of the raw path (:func:`aggregate_columns`, :func:`finished_columns`), and
+the columns the window planner (:mod:`edgewatch.windows`) reads.
 """
 
 from __future__ import annotations
@@ -223,22 +224,66 @@ def migration_sql() -> str:
 
 MIGRATION_FILE = Path(__file__).resolve().parent.parent / "migrations" / "0002_edge_rollup.sql"
 
+TAIL_TABLE = "edge_tail"
+"""Snapshots of the unsettled tail (:mod:`edgewatch.snapshot`): edge_minute's rows of the
+callee-only calls after the settled point, as of one moment, under a snapshot id."""
+TAIL_KEEP_MINUTES = 30
+TAIL_MIGRATION_FILE = MIGRATION_FILE.parent / "0005_edge_tail.sql"
+
+TAIL_HEADER = """\
+-- 0005: snapshots of the unsettled tail. GENERATED from edgewatch/rollup.py by `python -m edgewatch.rollup --write`:
+-- change the spec there, never this file (tests/test_schema.py compares the two, and the engine's schema).
+--
+-- The calls that only the callee reported reach edge_minute when their minute is settled, 2-3 minutes
+-- late; until then a window finds them in `requests` by matching the two reports of each call, which
+-- costs as much as the traffic of those minutes (docs/edges.md, "Speed"). One rule evaluation reads a
+-- dozen windows: edgewatch/snapshot.py matches the tail once per evaluation and stores the result
+-- here, edge_minute's rows under a snapshot id, which every rule of the evaluation reads instead.
+-- Kept {keep} minutes: whole parts are dropped once all their rows are that old.\
+"""
+
+
+def create_tail_table() -> str:
+    width = max(len(name) for name in (*KEY_COLUMNS, "edge", "snapshot", "taken_at", *(m.name for m in MEASURES))) + 2
+    lines = [f"    {'snapshot'.ljust(width)}UInt64",
+             f"    {'taken_at'.ljust(width)}DateTime('UTC') DEFAULT now()",
+             f"    {EDGE_MINUTE.time_column.ljust(width)}DateTime('UTC')"]
+    lines += [f"    {name.ljust(width)}LowCardinality(String)" for name in KEY_COLUMNS]
+    lines.append(f"    {'edge'.ljust(width)}LowCardinality(String) MATERIALIZED {EDGE_KEY}")
+    lines += [f"    -- {m.comment}\n    {m.name.ljust(width)}{m.stored_type}" for m in MEASURES]
+    return (f"CREATE TABLE IF NOT EXISTS {TAIL_TABLE}\n(\n" + ",\n".join(lines) + "\n)\n"
+            "ENGINE = MergeTree\n"
+            "PARTITION BY toStartOfTenMinutes(taken_at)\n"
+            f"ORDER BY (snapshot, {EDGE_MINUTE.time_column})\n"
+            f"TTL taken_at + toIntervalMinute({TAIL_KEEP_MINUTES})\n"
+            "SETTINGS ttl_only_drop_parts = 1, merge_with_ttl_timeout = 600;")
+
+
+def tail_migration_sql() -> str:
+    """The whole text of migrations/0005_edge_tail.sql."""
+    return TAIL_HEADER.format(keep=TAIL_KEEP_MINUTES) + "\n\n" + create_tail_table() + "\n"
+
+
+GENERATED = {MIGRATION_FILE: migration_sql, TAIL_MIGRATION_FILE: tail_migration_sql}
+"""Each generated migration file and the function that writes its text."""
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Write or check migrations/0002_edge_rollup.sql from the spec.")
-    parser.add_argument("--write", action="store_true", help="write the file (default: check it)")
+    parser = argparse.ArgumentParser(description="Write or check the migrations generated from the spec (0002, 0005).")
+    parser.add_argument("--write", action="store_true", help="write the files (default: check them)")
     args = parser.parse_args(argv)
-    text = migration_sql()
-    if args.write:
-        MIGRATION_FILE.write_text(text)
-        print(f"wrote {MIGRATION_FILE}")
-        return 0
-    if MIGRATION_FILE.read_text() != text:
-        print(f"{MIGRATION_FILE} differs from edgewatch/rollup.py: run `python -m edgewatch.rollup --write`",
-              file=sys.stderr)
-        return 1
-    print(f"{MIGRATION_FILE} matches the spec")
-    return 0
+    stale = 0
+    for path, generate in GENERATED.items():
+        text = generate()
+        if args.write:
+            path.write_text(text)
+            print(f"wrote {path}")
+        elif path.read_text() != text:
+            print(f"{path} differs from edgewatch/rollup.py: run `python -m edgewatch.rollup --write`", file=sys.stderr)
+            stale += 1
+        else:
+            print(f"{path} matches the spec")
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":

@@ -27,11 +27,13 @@ from edgewatch.rollup import (
     EDGE_MINUTE,
     MEASURE,
     TABLES,
+    TAIL_TABLE,
     Measure,
     RollupTable,
     aggregate_columns,
     finished_columns,
 )
+from edgewatch.snapshot import Snapshot
 
 ROLLUP_RETENTION = timedelta(days=90)
 STORED_FROM = datetime(2000, 1, 1, tzinfo=UTC)
@@ -108,7 +110,9 @@ class WindowPlan:
     of ``tail`` that the rollups do not hold yet (the span after the settled point), from
     ``requests``; or, when ``raw``, the records of ``requests`` over the whole span, each call
     counted once. ``grain``: seconds per time bucket (0: the span is one bucket). ``measures``:
-    the measure columns the rows carry."""
+    the measure columns the rows carry. ``snapshot``: the id of the snapshot of the unsettled
+    tail (:mod:`edgewatch.snapshot`) that holds ``tail``'s callee-only calls, read instead of
+    ``requests``."""
 
     span: TimeRange
     grain: int
@@ -116,10 +120,11 @@ class WindowPlan:
     pieces: tuple[Piece, ...]
     raw: bool
     tail: TimeRange | None = None
+    snapshot: int | None = None
 
 
 def plan(span: TimeRange, measures: tuple[str, ...] = API_MEASURES, grain: int | None = None,
-         raw: bool = False, settled: datetime | None = None) -> WindowPlan:
+         raw: bool = False, settled: datetime | None = None, snapshot: Snapshot | None = None) -> WindowPlan:
     """How to read ``span`` for ``measures`` (names of :data:`edgewatch.rollup.MEASURES`).
 
     Spans of whole minutes with a ``grain`` of whole minutes (or none) read the rollups that carry
@@ -136,7 +141,8 @@ def plan(span: TimeRange, measures: tuple[str, ...] = API_MEASURES, grain: int |
     tail = None
     if settled is not None and settled < span.end:
         tail = TimeRange(max(span.start, settled), span.end)
-    return WindowPlan(span, grain or 0, chosen, tuple(pieces), False, tail)
+    held = snapshot.id if snapshot is not None and tail is not None and snapshot.covers(tail.start, tail.end) else None
+    return WindowPlan(span, grain or 0, chosen, tuple(pieces), False, tail, held)
 
 
 def rollup_pieces(start: int, end: int, grain: int | None = None, tables: tuple[RollupTable, ...] = TABLES
@@ -235,10 +241,20 @@ def _tail(window: WindowPlan, tail: TimeRange, where: str, params: dict[str, Any
     """The rows of the callee-only calls of ``tail`` (after the settled point), aggregated like
     the rollups. The settled point is a parameter read just before, not a subquery: scalar
     subqueries in this query cost more than a query of their own (chDB 4.4: its analysis and
-    pipeline took 50 ms against 20 ms with the point as a parameter, on a loaded 2-core machine)."""
+    pipeline took 50 ms against 20 ms with the point as a parameter, on a loaded 2-core machine).
+    With the plan's snapshot, its rows of the tail's minutes (whole minutes: the settled point and
+    the spans are)."""
+    grain = f"{{{prefix}grain:UInt32}}"
+    if window.snapshot is not None:
+        a, b, snapshot = f"{prefix}tail_a", f"{prefix}tail_b", f"{prefix}snapshot"
+        params.update({a: int(tail.start.timestamp()), b: int(tail.end.timestamp()), snapshot: window.snapshot})
+        columns = ", ".join(m.name for m in window.measures)
+        minute = EDGE_MINUTE.time_column
+        return (f"SELECT {_bucket(EDGE_MINUTE, grain, window.grain)} AS t, {KEYS}, edge, {columns} FROM {TAIL_TABLE} "
+                f"WHERE snapshot = {{{snapshot}:UInt64}} AND {minute} >= toDateTime({{{a}:UInt32}}, 'UTC') "
+                f"AND {minute} < toDateTime({{{b}:UInt32}}, 'UTC') AND {where}")
     params.update(range_params(tail.start, tail.end, f"{prefix}tail_"))
     unsettled = Range.of(f"{prefix}tail_")
-    grain = f"{{{prefix}grain:UInt32}}"
     bucket = f"intDiv(toUInt32(timestamp), {grain}) * {grain}" if window.grain else "0"
     calls = f"{unsettled.condition()} AND {where} AND {callee_only(where, within=unsettled)}"
     # One level, the measures' one-step aggregates, the columns they need: a few rows, so

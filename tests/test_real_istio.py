@@ -21,12 +21,16 @@ from clickhouse_connect.driver.client import Client
 from fastapi.testclient import TestClient
 
 from alerts.conditions.window import Scope, nested_edge_sums, rule_window
+from alerts.notify.senders import ConsoleSender
 from alerts.queries import observe
-from alerts.rules import parse_rule
+from alerts.rules import load_rules, parse_rule
+from alerts.service import AlertService
 from api.app import create_app
+from edgewatch import snapshot, windows
 from edgewatch.services import SERVING_LOOKBACK, service_map
 from edgewatch.settings import Settings
 from edgewatch.settle import LAG, settle, settled_until
+from edgewatch.windows import STORED_UNTIL
 from tests.ingest.istio_lines import (
     API_GATEWAY_POD,
     DRIVER_MONITORING,
@@ -190,3 +194,74 @@ def test_the_pair_of_reports_links_a_service_whose_host_header_names_none(
     services = service_map(ch, now - SERVING_LOOKBACK)
     assert services.known("fleetman-position-tracker", "default") == {"position-tracker"}
     assert services.known("10.96.44.3") == frozenset()  # an address names no Service
+
+
+def test_one_snapshot_of_the_unsettled_tail_answers_every_rule_as_matching_it_per_query_does(
+    ch: Client, make_settings: Callable[..., Settings], publish: Callable[..., None],
+    ingest: Callable[[Settings], Any], now: datetime,
+) -> None:
+    # Ten minutes up to now: browser calls to webapp (only webapp's proxy logs them), every 10th
+    # a 503, and calls through the staff service, which both proxies log. One such call's caller
+    # report lies just before the settled point and its callee's just after: the pair still matches.
+    start = now - timedelta(minutes=10)
+    browser = [(start + timedelta(seconds=3 * i), 503 if i % 10 == 0 else 200) for i in range(200)]
+    lines = [browser_call(at, code) for at, code in browser]
+    lines += [line for i in range(60) for line in
+              call_through_the_staff_service(start + timedelta(seconds=10 * i), str(uuid.uuid4()))]
+    ingest_lines(make_settings, publish, ingest, lines)
+    settle(ch, now - timedelta(minutes=3) + LAG)
+    settled = settled_until(ch)
+    lines = call_through_the_staff_service(settled - timedelta(milliseconds=1), "across-the-settled-point")
+    ingest_lines(make_settings, publish, ingest, lines)
+
+    tail = snapshot.take(ch, settled, now, STORED_UNTIL)
+    assert tail.start == settled
+    rows = ch.query("SELECT source_workload, destination_service, minute, requests, errors, status_codes, latency "
+                    "FROM edge_tail WHERE snapshot = {s:UInt64} ORDER BY minute", parameters={"s": tail.id}).result_rows
+    assert {(source, destination) for source, destination, *_ in rows} == {("unknown", "webapp")}  # pairs matched
+    assert sum(row[3] for row in rows) == sum(1 for at, _ in browser if at >= settled)
+
+    # The planner reads the snapshot instead of matching the raw records, only where it covers the tail.
+    window = rule_window(now, 300)
+    sql, _ = windows.rows(windows.plan(window, ("requests",), settled=settled, snapshot=tail))
+    assert "edge_tail" in sql and "requests WHERE" not in sql
+    earlier = settled - timedelta(minutes=1)  # a tail starting before the snapshot's start
+    sql, _ = windows.rows(windows.plan(window, ("requests",), settled=earlier, snapshot=tail))
+    assert "edge_tail" not in sql and "requests WHERE" in sql
+
+    # Every shipped rule, and one on the front door, finds the same with the snapshot as without.
+    front_door = {"name": "front-door", "min_requests": 5, "error_rate": {"above": 0.05, "window": "2m"}}
+    rules = [*load_rules(), parse_rule(front_door)]
+    found: dict[str, set[tuple[str, str]]] = {}
+    for rule in rules:
+        matched_once = observe(ch, rule, now, settled=settled, snapshot=tail)
+        assert matched_once == observe(ch, rule, now, settled=settled), rule.name
+        found[rule.name] = {(o.edge.source, o.edge.destination) for o in matched_once}
+    assert ("unknown", "webapp") in found["front-door"] and ("unknown", "webapp") in found["edge-errors"]
+    spans = [3600, 600, 300, 60]
+    front = Scope(now, "source_workload = 'unknown'", settled=settled, snapshot=tail)
+    sql, params = nested_edge_sums({"n": "requests", "e": "errors"}, spans, front)
+    (row,) = ch.query(sql, parameters=params).result_rows
+    for i, span in enumerate(spans):
+        inside = [code for at, code in browser if rule_window(now, span).start <= at < rule_window(now, span).end]
+        assert (row[5 + 2 * i], row[6 + 2 * i]) == (len(inside), inside.count(503)), span
+
+    # Settling those minutes stores what the snapshot held: the same rows, measure by measure.
+    settle(ch, now + LAG + timedelta(minutes=1))
+    settled_rows = ch.query(
+        "SELECT source_workload, destination_service, minute, sum(requests), sum(errors), sumMap(status_codes), "
+        "sumMap(latency) FROM edge_minute WHERE minute >= {a:DateTime('UTC')} AND source_workload = 'unknown' "
+        "GROUP BY source_workload, destination_service, minute ORDER BY minute", parameters={"a": settled}).result_rows
+    assert [tuple(row) for row in settled_rows] == [tuple(row) for row in rows]
+
+
+def test_an_evaluation_takes_one_snapshot_and_its_rules_see_the_front_door_at_once(
+    ch: Client, make_settings: Callable[..., Settings], publish: Callable[..., None],
+    ingest: Callable[[Settings], Any], now: datetime,
+) -> None:
+    lines = [browser_call(now - timedelta(seconds=120 - i), 503) for i in range(120)]  # nothing settled
+    settings = ingest_lines(make_settings, publish, ingest, lines)
+    rule = parse_rule({"name": "front-door", "min_requests": 5, "error_rate": {"above": 0.05, "window": "2m"}})
+    evaluation = AlertService(settings, ch, rules=[rule], sender=ConsoleSender()).evaluate_once(now)
+    assert [(a.edge.source, a.edge.destination) for a in evaluation.alerts] == [("unknown", "webapp")]
+    assert ch.query("SELECT uniqExact(snapshot), sum(requests) FROM edge_tail").result_rows == [(1, 120)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from clickhouse_connect.driver.client import Client
@@ -11,9 +12,10 @@ from edgewatch import rollup
 from edgewatch.edge import EDGE_KEY, KEY_COLUMNS
 
 
-def test_committed_migration_is_the_generated_one() -> None:
-    assert rollup.MIGRATION_FILE.read_text() == rollup.migration_sql(), (
-        "migrations/0002_edge_rollup.sql differs from edgewatch/rollup.py: run `python -m edgewatch.rollup --write`"
+@pytest.mark.parametrize("path", rollup.GENERATED, ids=lambda p: p.name)
+def test_committed_migration_is_the_generated_one(path: Path) -> None:
+    assert path.read_text() == rollup.GENERATED[path](), (
+        f"migrations/{path.name} differs from edgewatch/rollup.py: run `python -m edgewatch.rollup --write`"
     )
 
 
@@ -69,6 +71,21 @@ def test_migrated_views_are_the_spec(ch: Client, table: rollup.RollupTable) -> N
     create = ch.command("SELECT create_table_query FROM system.tables WHERE database = currentDatabase() "
                         "AND name = {v:String}", parameters={"v": f"{table.name}_mv"})
     assert f" TO {database}.{table.name}" in str(create)
+
+
+@pytest.mark.clickhouse
+def test_the_migrated_snapshot_table_holds_edge_minutes_rows_under_a_snapshot_id(ch: Client) -> None:
+    columns = ch.query(
+        "SELECT name, type, default_kind FROM system.columns "
+        "WHERE database = currentDatabase() AND table = {t:String} ORDER BY position",
+        parameters={"t": rollup.TAIL_TABLE},
+    ).result_rows
+    assert columns == [("snapshot", "UInt64", ""), ("taken_at", "DateTime('UTC')", "DEFAULT"),
+                       *_spec_columns(rollup.EDGE_MINUTE)]
+    engine = ch.command("SELECT engine_full FROM system.tables WHERE database = currentDatabase() "
+                        "AND name = {t:String}", parameters={"t": rollup.TAIL_TABLE})
+    assert str(engine).startswith("MergeTree ")
+    assert f"TTL taken_at + toIntervalMinute({rollup.TAIL_KEEP_MINUTES})" in str(engine)
 
 
 def test_every_measure_is_read_by_its_merge_function() -> None:

@@ -23,6 +23,7 @@ from edgewatch import windows
 from edgewatch.calls import from_epoch
 from edgewatch.edge import KEYS
 from edgewatch.mesh.config import EMPTY, MeshConfig
+from edgewatch.snapshot import Snapshot
 from edgewatch.windows import TimeRange
 
 Query = tuple[str, dict[str, object]]
@@ -45,6 +46,9 @@ class Scope:
     settled: datetime | None = None
     """Where settling stands (:func:`edgewatch.settle.settled_until`): windows add the callee-only
     calls after it from the raw records; None: the rollups alone."""
+    snapshot: Snapshot | None = None
+    """The evaluation's snapshot of those calls (:func:`edgewatch.snapshot.take` at ``settled``),
+    which windows read instead of matching the raw records again; None: each window matches them."""
 
 
 def rule_window(now: datetime, seconds: float) -> TimeRange:
@@ -60,7 +64,7 @@ def edge_sums(measures: str, reads: tuple[str, ...], seconds: float, scope: Scop
     rollup's columns ``reads``, each ``AS`` a name that is no column), keeping the rows for which
     ``having`` (SQL over those names) holds. ``name`` prefixes the window's parameters: two
     windows in one query need two names."""
-    plan = windows.plan(rule_window(scope.now, seconds), reads, settled=scope.settled)
+    plan = windows.plan(rule_window(scope.now, seconds), reads, settled=scope.settled, snapshot=scope.snapshot)
     sql, params = windows.select(plan, f"{KEYS}, {measures}", KEYS, scope.edges, dict(scope.params),
                                  having=having, settings=False, prefix=f"{name}_")
     return sql, params
@@ -74,7 +78,8 @@ def nested_edge_sums(columns: Mapping[str, str], spans: Sequence[float], scope: 
     names) holds. Each window is planned on its own (its parameters are prefixed ``w{i}_``); windows
     with the same unsettled tail read it once (:func:`edgewatch.windows.nested_rows`)."""
     reads = tuple(columns.values())
-    plans = [windows.plan(rule_window(scope.now, span), reads, settled=scope.settled) for span in spans]
+    plans = [windows.plan(rule_window(scope.now, span), reads, settled=scope.settled, snapshot=scope.snapshot)
+             for span in spans]
     rows, params = windows.nested_rows(plans, scope.edges, dict(scope.params))
     sums = ", ".join(f"sumIf({column}, w = {i}) AS {alias}{i}"
                      for i in range(len(spans)) for alias, column in columns.items())
