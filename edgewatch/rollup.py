@@ -178,17 +178,21 @@ def view_select(table: RollupTable) -> str:
             f"GROUP BY {table.time_column}, {KEYS}")
 
 
-def create_table(table: RollupTable) -> str:
+def _column_lines(table: RollupTable, leading: tuple[tuple[str, str], ...] = ()) -> str:
+    """The column list of ``table``'s DDL, after the ``leading`` columns (name, type), aligned."""
     width = max(len(name) for name in (*KEY_COLUMNS, "edge", *(m.name for m in table.measures))) + 2
-    time_type = "DateTime('UTC')"
-    lines = [f"    {table.time_column.ljust(width)}{time_type}"]
+    lines = [f"    {name.ljust(width)}{type_}" for name, type_ in leading]
+    lines.append(f"    {table.time_column.ljust(width)}DateTime('UTC')")
     lines += [f"    {name.ljust(width)}LowCardinality(String)" for name in KEY_COLUMNS]
     lines.append(f"    -- the five keys as one string (edgewatch/edge.py's EDGE_KEY): one key groups faster than five\n"
                  f"    {'edge'.ljust(width)}LowCardinality(String) MATERIALIZED {EDGE_KEY}")
-    for m in table.measures:
-        lines.append(f"    -- {m.comment}\n    {m.name.ljust(width)}{m.stored_type}")
+    lines += [f"    -- {m.comment}\n    {m.name.ljust(width)}{m.stored_type}" for m in table.measures]
+    return ",\n".join(lines)
+
+
+def create_table(table: RollupTable) -> str:
     return (f"-- {table.name}: {table.comment}\n"
-            f"CREATE TABLE IF NOT EXISTS {table.name}\n(\n" + ",\n".join(lines) + "\n)\n"
+            f"CREATE TABLE IF NOT EXISTS {table.name}\n(\n{_column_lines(table)}\n)\n"
             f"ENGINE = AggregatingMergeTree\n"
             f"PARTITION BY {table.partition}\n"
             f"ORDER BY ({table.order_by})\n"
@@ -244,14 +248,10 @@ TAIL_HEADER = """\
 
 
 def create_tail_table() -> str:
-    width = max(len(name) for name in (*KEY_COLUMNS, "edge", "snapshot", "taken_at", *(m.name for m in MEASURES))) + 2
-    lines = [f"    {'snapshot'.ljust(width)}UInt64",
-             f"    {'taken_at'.ljust(width)}DateTime('UTC') DEFAULT now()",
-             f"    {EDGE_MINUTE.time_column.ljust(width)}DateTime('UTC')"]
-    lines += [f"    {name.ljust(width)}LowCardinality(String)" for name in KEY_COLUMNS]
-    lines.append(f"    {'edge'.ljust(width)}LowCardinality(String) MATERIALIZED {EDGE_KEY}")
-    lines += [f"    -- {m.comment}\n    {m.name.ljust(width)}{m.stored_type}" for m in MEASURES]
-    return (f"CREATE TABLE IF NOT EXISTS {TAIL_TABLE}\n(\n" + ",\n".join(lines) + "\n)\n"
+    """edge_minute's columns after a snapshot id and the time the snapshot was taken."""
+    leading = (("snapshot", "UInt64"), ("taken_at", "DateTime('UTC') DEFAULT now()"))
+    columns = _column_lines(EDGE_MINUTE, leading)
+    return (f"CREATE TABLE IF NOT EXISTS {TAIL_TABLE}\n(\n{columns}\n)\n"
             "ENGINE = MergeTree\n"
             "PARTITION BY toStartOfTenMinutes(taken_at)\n"
             f"ORDER BY (snapshot, {EDGE_MINUTE.time_column})\n"

@@ -56,9 +56,11 @@ def settled_until(client: Client) -> datetime:
     Raises clickhouse_connect's errors."""
     return from_epoch(int(client.query(SETTLED_UNTIL).result_rows[0][0] or 0))
 
-_INSERT = (f"INSERT INTO {EDGE_MINUTE.name} (minute, {KEYS}, {column_names(EDGE_MINUTE.measures)})\n"
-           + calls_rollup_select(f"{IN_RANGE} AND {callee_only()}", EDGE_MINUTE.measures))
-"""The callee-only calls of a range, aggregated exactly as edge_minute_mv aggregates the caller's."""
+CALLEE_ONLY_ROWS = calls_rollup_select(f"{IN_RANGE} AND {callee_only()}", EDGE_MINUTE.measures)
+"""SQL: the callee-only calls of a range (:func:`edgewatch.calls.range_params`) as edge_minute's
+rows, aggregated exactly as edge_minute_mv aggregates the caller's; also what a snapshot of the
+unsettled tail stores (:mod:`edgewatch.snapshot`)."""
+_INSERT = f"INSERT INTO {EDGE_MINUTE.name} (minute, {KEYS}, {column_names(EDGE_MINUTE.measures)})\n{CALLEE_ONLY_ROWS}"
 
 
 @dataclass(frozen=True)

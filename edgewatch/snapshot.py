@@ -7,7 +7,10 @@ done again by every query. One rule evaluation reads a dozen windows that all en
 so :func:`take` does that matching once, storing the tail's callee-only calls in ``edge_tail`` as
 edge_minute's rows (the same SELECT as settling), under a fresh snapshot id; the windows planned
 with that :class:`Snapshot` read its few rows instead. Each answer is then exact as of the moment
-the snapshot was taken, and every rule of the evaluation sees the same tail.
+the snapshot was taken, and every rule of the evaluation sees the same tail. A caller's report
+that arrives between the snapshot and a rule's query counts in the rollups while the snapshot
+still counts the callee's report of that call: twice, for that one evaluation (as a matching of
+its own would between its scans, and settling's moment, :func:`edgewatch.settle.settled_until`).
 
 Snapshots are kept :data:`edgewatch.rollup.TAIL_KEEP_MINUTES` minutes (migration 0005), then dropped
 whole by the engine. The API answers one window per query and matches its own tail.
@@ -21,19 +24,19 @@ from datetime import datetime, timedelta
 
 from clickhouse_connect.driver.client import Client
 
-from edgewatch.calls import IN_RANGE, callee_only, from_epoch, range_params
+from edgewatch.calls import from_epoch, range_params
 from edgewatch.edge import KEYS
-from edgewatch.rollup import EDGE_MINUTE, MEASURES, TAIL_TABLE, calls_rollup_select, column_names
+from edgewatch.rollup import EDGE_MINUTE, TAIL_TABLE, column_names
+from edgewatch.settle import CALLEE_ONLY_ROWS
 
 LOOKBACK = timedelta(days=1)
 """How far back before ``now`` a snapshot reaches at most, when settling lies further behind (a
 database never settled, or settling catching up): the longest window of the shipped rules. A
 window starting before a snapshot's start does not use it (:func:`edgewatch.windows.plan`)."""
 
-TAKE = (f"INSERT INTO {TAIL_TABLE} ({EDGE_MINUTE.time_column}, {KEYS}, {column_names(MEASURES)}, snapshot)\n"
-        f"SELECT *, {{snapshot:UInt64}} FROM (\n"
-        + calls_rollup_select(f"{IN_RANGE} AND {callee_only()}", MEASURES) + "\n)")
-"""The callee-only calls of a range as edge_minute's rows, under a snapshot id."""
+TAKE = (f"INSERT INTO {TAIL_TABLE} ({EDGE_MINUTE.time_column}, {KEYS}, {column_names(EDGE_MINUTE.measures)}, "
+        f"snapshot)\nSELECT *, {{snapshot:UInt64}} FROM (\n{CALLEE_ONLY_ROWS}\n)")
+"""The callee-only calls of a range as settling stores them, under a snapshot id."""
 
 
 @dataclass(frozen=True)

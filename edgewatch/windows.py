@@ -251,8 +251,7 @@ def _tail(window: WindowPlan, tail: TimeRange, where: str, params: dict[str, Any
         columns = ", ".join(m.name for m in window.measures)
         minute = EDGE_MINUTE.time_column
         return (f"SELECT {_bucket(EDGE_MINUTE, grain, window.grain)} AS t, {KEYS}, edge, {columns} FROM {TAIL_TABLE} "
-                f"WHERE snapshot = {{{snapshot}:UInt64}} AND {minute} >= toDateTime({{{a}:UInt32}}, 'UTC') "
-                f"AND {minute} < toDateTime({{{b}:UInt32}}, 'UTC') AND {where}")
+                f"WHERE snapshot = {{{snapshot}:UInt64}} AND {_between(minute, a, b)} AND {where}")
     params.update(range_params(tail.start, tail.end, f"{prefix}tail_"))
     unsettled = Range.of(f"{prefix}tail_")
     bucket = f"intDiv(toUInt32(timestamp), {grain}) * {grain}" if window.grain else "0"
@@ -301,10 +300,15 @@ def _sources(window: WindowPlan, where: str, params: dict[str, Any], prefix: str
         a, b, phase = f"{prefix}r{i}a", f"{prefix}r{i}b", f"{prefix}r{i}p"
         column = piece.table.time_column
         params.update({a: piece.start, b: piece.end})
-        condition = f"{column} >= toDateTime({{{a}:UInt32}}, 'UTC') AND {column} < toDateTime({{{b}:UInt32}}, 'UTC')"
+        condition = _between(column, a, b)
         if piece.table is EDGE_10MIN:  # the rows starting every 10 minutes from a; the key's leading expression
             params[phase] = piece.start // 60 % 10
             condition = f"toMinute(start) % 10 = {{{phase}:UInt8}} AND {condition}"
         ranges.setdefault(piece.table, []).append(f"({condition})")
     return {table: f"{table.name} WHERE ({' OR '.join(conditions)}) AND {where}"
             for table, conditions in ranges.items()}
+
+
+def _between(column: str, a: str, b: str) -> str:
+    """SQL: ``column`` (a DateTime) in [a, b), given as the epoch-seconds parameters named ``a`` and ``b``."""
+    return f"{column} >= toDateTime({{{a}:UInt32}}, 'UTC') AND {column} < toDateTime({{{b}:UInt32}}, 'UTC')"

@@ -224,10 +224,10 @@ def test_one_snapshot_of_the_unsettled_tail_answers_every_rule_as_matching_it_pe
     # The planner reads the snapshot instead of matching the raw records, only where it covers the tail.
     window = rule_window(now, 300)
     sql, _ = windows.rows(windows.plan(window, ("requests",), settled=settled, snapshot=tail))
-    assert "edge_tail" in sql and "requests WHERE" not in sql
+    assert "edge_tail" in sql and "FROM requests" not in sql
     earlier = settled - timedelta(minutes=1)  # a tail starting before the snapshot's start
     sql, _ = windows.rows(windows.plan(window, ("requests",), settled=earlier, snapshot=tail))
-    assert "edge_tail" not in sql and "requests WHERE" in sql
+    assert "edge_tail" not in sql and "FROM requests" in sql
 
     # Every shipped rule, and one on the front door, finds the same with the snapshot as without.
     front_door = {"name": "front-door", "min_requests": 5, "error_rate": {"above": 0.05, "window": "2m"}}
